@@ -1,0 +1,48 @@
+# Two commands on a fresh machine: `make test` and `make run` (both install what they need).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# The CPU build of torch on this machine; the CUDA image installs its own build first.
+TORCH_SPEC ?= torch==2.13.0
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install system-deps lint types test bench run faults clean
+
+install: system-deps $(VENV)/.installed
+
+system-deps:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
+	command -v ffprobe >/dev/null || missing="$$missing ffmpeg"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing with apt-get"; \
+	  $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+types: install
+	$(VENV)/bin/mypy shared worker bots stembot tests bench
+
+test: install lint types
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) -m bench
+
+run: install
+	$(VENV)/bin/stembot run
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

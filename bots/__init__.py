@@ -1,0 +1,1 @@
+"""Frontends: thin adapters from a platform to the shared core."""

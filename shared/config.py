@@ -1,0 +1,160 @@
+"""Settings, read from the environment (prefix ``STEMBOT_``) and an optional ``.env`` file.
+
+One section class per concern; :func:`get_settings` builds them all. Every field is listed in
+``.env.example`` and in the README's settings table.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MODELS: tuple[str, ...] = ("htdemucs", "htdemucs_ft", "htdemucs_6s", "hdemucs_mmi", "mdx_extra_q")
+
+
+def _section(prefix: str = "STEMBOT_") -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=prefix, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+
+class RedisSettings(BaseSettings):
+    model_config = _section()
+
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL. Unset: `stembot split`/`run` start a private redis-server.",
+    )
+    queue_name: str = Field(
+        default="stembot:queue:separate", description="arq queue the separation jobs go to."
+    )
+
+
+class SeparationSettings(BaseSettings):
+    model_config = _section()
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    model_repo: Path | None = Field(
+        default=None,
+        description="Local Demucs model folder (NAME.yaml + SIG.th). Unset: HuggingFace hub.",
+    )
+    default_model: str = "htdemucs"
+    shifts: int = Field(default=1, ge=0, le=20)
+    overlap: float = Field(default=0.25, ge=0.0, lt=1.0)
+    segment: float | None = Field(default=None, gt=0)
+    torch_threads: int | None = Field(
+        default=None, ge=1, description="Torch intra-op threads; unset = number of cores."
+    )
+
+    @field_validator("default_model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value not in MODELS:
+            raise ValueError(f"must be one of {', '.join(MODELS)}")
+        return value
+
+
+class LimitSettings(BaseSettings):
+    model_config = _section()
+
+    max_duration_s: int = Field(default=600, gt=0)
+    max_upload_mb: float = Field(default=50, gt=0)
+    job_timeout_s: int = Field(default=3600, gt=0, description="Hard limit for one job.")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+class StorageSettings(BaseSettings):
+    model_config = _section()
+
+    storage_dir: Path = Path("data/storage")
+    public_url: str = "http://127.0.0.1:8080"
+    signing_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key for download links. Unset: a random key kept in "
+        "STORAGE_DIR/.signing-key (mode 600) so all local processes share it.",
+    )
+    link_ttl_h: float = Field(default=24, gt=0)
+    cleanup_interval_s: int = Field(default=600, gt=0)
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def link_ttl_s(self) -> int:
+        return int(self.link_ttl_h * 3600)
+
+    def signing_key_bytes(self) -> bytes:
+        """The link signing key; created once per storage folder when not configured."""
+        if self.signing_key is not None and self.signing_key.get_secret_value():
+            return self.signing_key.get_secret_value().encode()
+        path = self.storage_dir / ".signing-key"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
+
+
+class WebSettings(BaseSettings):
+    model_config = _section()
+
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=0, le=65535)
+
+
+class LogSettings(BaseSettings):
+    model_config = _section()
+
+    log_level: str = "INFO"
+
+
+class Settings:
+    """All sections together; built by :func:`get_settings` (or directly in tests)."""
+
+    def __init__(self, **overrides: object) -> None:
+        def build(cls: type[BaseSettings]) -> BaseSettings:
+            mine = {k: v for k, v in overrides.items() if k in cls.model_fields}
+            return cls(**mine)
+
+        known = set().union(
+            *(
+                c.model_fields
+                for c in (
+                    RedisSettings,
+                    SeparationSettings,
+                    LimitSettings,
+                    StorageSettings,
+                    WebSettings,
+                    LogSettings,
+                )
+            )
+        )
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        self.redis: RedisSettings = build(RedisSettings)  # type: ignore[assignment]
+        self.separation: SeparationSettings = build(SeparationSettings)  # type: ignore[assignment]
+        self.limits: LimitSettings = build(LimitSettings)  # type: ignore[assignment]
+        self.storage: StorageSettings = build(StorageSettings)  # type: ignore[assignment]
+        self.web: WebSettings = build(WebSettings)  # type: ignore[assignment]
+        self.log: LogSettings = build(LogSettings)  # type: ignore[assignment]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

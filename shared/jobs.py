@@ -1,0 +1,280 @@
+"""The platform-neutral core of a request: reuse, join or enqueue; positions; cancel.
+
+Redis layout (all keys prefixed ``stembot:``):
+
+``result:<key>``        JobResult JSON of a finished separation, expires with its links.
+``job:<key>``           hash: state, percent, arq_id (this run's arq job id), spec (the
+                        JobRequest that started it), error_code, error_message, updated.
+``job:<key>:requests``  set of request ids waiting for this run's outcome.
+``request:<id>``        JobRequest JSON (reply stream, frontend context).
+``stats:job_s``         moving average of a job's wall time, for ETAs.
+
+The arq job id of a run is ``<key>.<random>``, so a new run after a failure never collides
+with arq's bookkeeping of the previous one; our own Lua script is what makes identical work
+run once.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from arq.connections import ArqRedis
+from arq.constants import abort_jobs_ss, in_progress_key_prefix
+from redis.asyncio import Redis
+
+from shared import events
+from shared.errors import Cancelled
+from shared.schemas import JobRequest, JobResult, JobState, ProgressEvent
+
+PREFIX = "stembot:"
+REQUEST_TTL_S = 3 * 24 * 3600
+FINAL_STATE_TTL_S = 24 * 3600
+DEFAULT_JOB_S = 60.0
+JOB_FUNCTION = "separate"
+
+
+def result_key(key: str) -> str:
+    return f"{PREFIX}result:{key}"
+
+
+def job_key(key: str) -> str:
+    return f"{PREFIX}job:{key}"
+
+
+def subscribers_key(key: str) -> str:
+    return f"{PREFIX}job:{key}:requests"
+
+
+def request_key(request_id: str) -> str:
+    return f"{PREFIX}request:{request_id}"
+
+
+STATS_JOB_S = f"{PREFIX}stats:job_s"
+
+# Reuse a valid result, else subscribe the request and either join the live run or start one.
+_SUBMIT = """
+local res = redis.call('GET', KEYS[1])
+if res then return {'cached', res} end
+redis.call('SET', KEYS[4], ARGV[2], 'EX', ARGV[5])
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('EXPIRE', KEYS[3], ARGV[5])
+local state = redis.call('HGET', KEYS[2], 'state')
+if state and state ~= 'done' and state ~= 'failed' and state ~= 'cancelled' then
+  return {'joined', redis.call('HGET', KEYS[2], 'arq_id') or ''}
+end
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], 'state', 'queued', 'spec', ARGV[2], 'arq_id', ARGV[6],
+           'updated', ARGV[4])
+return {'new', ARGV[6]}
+"""
+
+# Final state of a run: record it, hand back and clear the waiting requests, atomically with
+# respect to _SUBMIT (a request either sees the result or is among the members returned).
+_FINISH = """
+if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4]) end
+if redis.call('HGET', KEYS[1], 'arq_id') ~= ARGV[5] then return {} end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'error_code', ARGV[2], 'updated', ARGV[6])
+redis.call('EXPIRE', KEYS[1], ARGV[7])
+local members = redis.call('SMEMBERS', KEYS[2])
+redis.call('DEL', KEYS[2])
+return members
+"""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What the frontend tells the user right away."""
+
+    outcome: Literal["cached", "joined", "queued"]
+    job_id: str
+    request_id: str
+    position: int | None = None
+    eta_s: float | None = None
+    result: JobResult | None = None
+
+
+async def submit(redis: ArqRedis, request: JobRequest, *, queue_name: str) -> Submitted:
+    """Answer from the cache, join the run already queued/running, or enqueue a new run."""
+    key = request.key
+    arq_id = f"{key}.{secrets.token_hex(4)}"
+    raw = await redis.eval(  # type: ignore[misc]
+        _SUBMIT,
+        4,
+        result_key(key),
+        job_key(key),
+        subscribers_key(key),
+        request_key(request.request_id),
+        request.request_id,
+        request.model_dump_json(),
+        "",
+        f"{time.time():.3f}",
+        REQUEST_TTL_S,
+        arq_id,
+    )
+    kind, value = raw[0].decode(), raw[1].decode()
+    if kind == "cached":
+        result = JobResult.model_validate_json(value)
+        if result.valid():
+            return Submitted("cached", key, request.request_id, result=result)
+        # Links about to expire: drop the entry and go again for fresh links.
+        await redis.delete(result_key(key))
+        return await submit(redis, request, queue_name=queue_name)
+    if kind == "new":
+        await redis.enqueue_job(JOB_FUNCTION, key, value, _job_id=value, _queue_name=queue_name)
+        arq_id = value
+    else:
+        arq_id = value
+    position, eta = await queue_position(redis, arq_id, queue_name=queue_name)
+    outcome: Literal["joined", "queued"] = "joined" if kind == "joined" else "queued"
+    return Submitted(outcome, key, request.request_id, position=position, eta_s=eta)
+
+
+async def finish(
+    redis: Redis,
+    key: str,
+    arq_id: str,
+    state: JobState,
+    *,
+    result: JobResult | None = None,
+    error_code: str = "",
+) -> list[JobRequest]:
+    """Record a run's final state; return the requests that were waiting for it."""
+    ttl_ms = int((result.expires_at - time.time()) * 1000) if result else 0
+    raw = await redis.eval(  # type: ignore[misc]
+        _FINISH,
+        3,
+        job_key(key),
+        subscribers_key(key),
+        result_key(key),
+        state.value,
+        error_code,
+        result.model_dump_json() if result and ttl_ms > 0 else "",
+        max(ttl_ms, 1),
+        arq_id,
+        f"{time.time():.3f}",
+        FINAL_STATE_TTL_S,
+    )
+    return await load_requests(redis, [m.decode() for m in raw])
+
+
+async def load_requests(redis: Redis, request_ids: list[str]) -> list[JobRequest]:
+    if not request_ids:
+        return []
+    raws = await redis.mget([request_key(r) for r in request_ids])
+    return [JobRequest.model_validate_json(r) for r in raws if r]
+
+
+async def waiting_requests(redis: Redis, key: str) -> list[JobRequest]:
+    members = await redis.smembers(subscribers_key(key))
+    return await load_requests(redis, sorted(m.decode() for m in members))
+
+
+async def set_state(redis: Redis, key: str, state: JobState, percent: float | None) -> None:
+    mapping: dict[str, str] = {"state": state.value, "updated": f"{time.time():.3f}"}
+    mapping["percent"] = "" if percent is None else f"{percent:.1f}"
+    await redis.hset(job_key(key), mapping=mapping)  # type: ignore[misc]
+
+
+async def notify(redis: Redis, requests: list[JobRequest], event: ProgressEvent) -> None:
+    await events.publish(redis, [(r.reply_to, r.request_id) for r in requests], event)
+
+
+async def waiting_arq_ids(redis: Redis, queue_name: str) -> list[str]:
+    """arq job ids in the queue that no worker has started yet, oldest first."""
+    now_ms = int(time.time() * 1000) + 1  # arq rounds its scores to the nearest ms
+    ids = [i.decode() for i in await redis.zrangebyscore(queue_name, "-inf", now_ms)]
+    if not ids:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for arq_id in ids:
+            pipe.exists(in_progress_key_prefix + arq_id)
+        running = await pipe.execute()
+    return [i for i, r in zip(ids, running, strict=True) if not r]
+
+
+async def average_job_s(redis: Redis) -> float:
+    raw = await redis.get(STATS_JOB_S)
+    return float(raw) if raw else DEFAULT_JOB_S
+
+
+async def record_job_time(redis: Redis, seconds: float) -> None:
+    """Exponential moving average of job wall time (for ETAs)."""
+    old = await average_job_s(redis)
+    await redis.set(STATS_JOB_S, f"{0.7 * old + 0.3 * seconds:.2f}")
+
+
+async def running_count(redis: Redis, queue_name: str) -> int:
+    ids = await redis.zrange(queue_name, 0, -1)
+    if not ids:
+        return 0
+    async with redis.pipeline(transaction=False) as pipe:
+        for arq_id in ids:
+            pipe.exists(in_progress_key_prefix + arq_id.decode())
+        return sum(bool(x) for x in await pipe.execute())
+
+
+async def queue_position(
+    redis: Redis, arq_id: str, *, queue_name: str
+) -> tuple[int | None, float | None]:
+    """(position, eta seconds) of a waiting run; (None, None) once it is running or gone."""
+    waiting = await waiting_arq_ids(redis, queue_name)
+    if arq_id not in waiting:
+        return None, None
+    position = waiting.index(arq_id)
+    workers = max(1, await running_count(redis, queue_name))
+    eta = (position + 1) * await average_job_s(redis) / workers
+    return position, round(eta, 1)
+
+
+async def broadcast_positions(redis: Redis, queue_name: str) -> None:
+    """Tell every waiting request its new queue position (called when the queue moves)."""
+    waiting = await waiting_arq_ids(redis, queue_name)
+    if not waiting:
+        return
+    avg = await average_job_s(redis)
+    workers = max(1, await running_count(redis, queue_name))
+    for position, arq_id in enumerate(waiting):
+        key = arq_id.split(".", 1)[0]
+        requests = await waiting_requests(redis, key)
+        eta = round((position + 1) * avg / workers, 1)
+        await notify(
+            redis,
+            requests,
+            ProgressEvent(
+                job_id=key, request_ids=[], state=JobState.QUEUED, position=position, eta_s=eta
+            ),
+        )
+
+
+async def cancel_request(redis: ArqRedis, request: JobRequest) -> bool:
+    """Withdraw one request; abort the run when nobody else is waiting for it.
+
+    Returns True when the request was still waiting (the user gets a cancelled event).
+    """
+    key = request.key
+    removed = await redis.srem(subscribers_key(key), request.request_id)
+    if not removed:
+        return False
+    cancelled = Cancelled()
+    await notify(
+        redis,
+        [request],
+        ProgressEvent(
+            job_id=key,
+            request_ids=[],
+            state=JobState.CANCELLED,
+            error_code=cancelled.code,
+            error_message=cancelled.user_message,
+        ),
+    )
+    if await redis.scard(subscribers_key(key)) == 0:
+        raw = await redis.hget(job_key(key), "arq_id")  # type: ignore[misc]
+        if raw:
+            arq_id = raw.decode()
+            # arq's abort protocol: the worker cancels the task, or skips it if not started.
+            await redis.zadd(abort_jobs_ss, {arq_id: int(time.time() * 1000)})
+            await finish(redis, key, arq_id, JobState.CANCELLED, error_code=cancelled.code)
+    return True

@@ -1,0 +1,1 @@
+"""Entry points: build dependencies and start the processes."""

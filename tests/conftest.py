@@ -1,0 +1,33 @@
+"""Fixtures shared by the whole suite: a real redis-server, settings in a temp folder."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from shared.redis_server import PrivateRedis
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[PrivateRedis]:
+    """One real redis-server for the session; each test gets a flushed database."""
+    with PrivateRedis() as server:
+        yield server
+
+
+@pytest.fixture
+async def redis(redis_server: PrivateRedis) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_server.url)
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def storage_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "storage"
+    path.mkdir()
+    return path

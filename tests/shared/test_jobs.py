@@ -1,0 +1,171 @@
+"""The submit core against a real Redis: enqueue, join, reuse, positions, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.constants import abort_jobs_ss, in_progress_key_prefix
+
+from shared import jobs
+from shared.events import decode_entry
+from shared.redis_server import PrivateRedis
+from shared.schemas import (
+    AudioFormat,
+    JobOptions,
+    JobRequest,
+    JobResult,
+    JobState,
+    Source,
+    StemFile,
+)
+
+QUEUE = "test:queue"
+
+
+@pytest.fixture
+async def arq_redis(redis_server: PrivateRedis) -> AsyncIterator[ArqRedis]:
+    pool = await create_pool(RedisSettings.from_dsn(redis_server.url))
+    await pool.flushall()
+    yield pool
+    await pool.aclose()
+
+
+def make_request(identity: str = "a" * 64, user: str = "u1", **options: object) -> JobRequest:
+    return JobRequest(
+        frontend="test",
+        user_id=f"test:{user}",
+        reply_to=f"stream:{user}",
+        source=Source(kind="upload", identity=identity, title="Song", storage_key="uploads/x"),
+        options=JobOptions(**options),  # type: ignore[arg-type]
+    )
+
+
+def make_result(key: str, expires_in: float = 3600) -> JobResult:
+    stem = StemFile(name="vocals", filename="vocals.mp3", size_bytes=1, url="http://x/v")
+    now = time.time()
+    return JobResult(
+        key=key, title="Song", model="htdemucs", stems_mode="all", format=AudioFormat.MP3,
+        duration_s=1.0, stems=[stem], zip=stem, created_at=now, expires_at=now + expires_in,
+    )
+
+
+async def test_first_request_is_queued_with_position(arq_redis: ArqRedis) -> None:
+    first = await jobs.submit(arq_redis, make_request(), queue_name=QUEUE)
+    second = await jobs.submit(arq_redis, make_request("b" * 64, user="u2"), queue_name=QUEUE)
+    assert (first.outcome, first.position) == ("queued", 0)
+    assert (second.outcome, second.position) == ("queued", 1)
+    assert second.eta_s == pytest.approx(2 * jobs.DEFAULT_JOB_S)
+    assert await arq_redis.zcard(QUEUE) == 2
+
+
+async def test_same_song_and_options_joins_the_run(arq_redis: ArqRedis) -> None:
+    first = await jobs.submit(arq_redis, make_request(user="u1"), queue_name=QUEUE)
+    second = await jobs.submit(arq_redis, make_request(user="u2"), queue_name=QUEUE)
+    assert first.outcome == "queued"
+    assert second.outcome == "joined"
+    assert second.job_id == first.job_id
+    assert await arq_redis.zcard(QUEUE) == 1
+    waiting = await jobs.waiting_requests(arq_redis, first.job_id)
+    assert {r.user_id for r in waiting} == {"test:u1", "test:u2"}
+
+
+async def test_other_options_are_another_job(arq_redis: ArqRedis) -> None:
+    first = await jobs.submit(arq_redis, make_request(), queue_name=QUEUE)
+    other = await jobs.submit(arq_redis, make_request(stems="vocals"), queue_name=QUEUE)
+    assert other.outcome == "queued"
+    assert other.job_id != first.job_id
+
+
+async def test_concurrent_identical_requests_queue_one_run(arq_redis: ArqRedis) -> None:
+    requests = [make_request(user=f"u{i}") for i in range(20)]
+    results = await asyncio.gather(
+        *(jobs.submit(arq_redis, r, queue_name=QUEUE) for r in requests)
+    )
+    assert sorted(r.outcome for r in results).count("queued") == 1
+    assert await arq_redis.zcard(QUEUE) == 1
+    assert len(await jobs.waiting_requests(arq_redis, results[0].job_id)) == 20
+
+
+async def test_finished_result_is_reused_while_valid(arq_redis: ArqRedis) -> None:
+    req = make_request()
+    queued = await jobs.submit(arq_redis, req, queue_name=QUEUE)
+    arq_id = (await arq_redis.hget(jobs.job_key(req.key), "arq_id")).decode()
+    result = make_result(req.key)
+    waiting = await jobs.finish(arq_redis, req.key, arq_id, JobState.DONE, result=result)
+    assert [r.request_id for r in waiting] == [req.request_id]
+
+    again = await jobs.submit(arq_redis, make_request(user="u9"), queue_name=QUEUE)
+    assert again.outcome == "cached"
+    assert again.result == result
+    assert again.job_id == queued.job_id
+    ttl = await arq_redis.pttl(jobs.result_key(req.key))
+    assert 3500_000 < ttl <= 3600_000
+
+
+async def test_expiring_result_is_not_reused(arq_redis: ArqRedis) -> None:
+    req = make_request()
+    await jobs.submit(arq_redis, req, queue_name=QUEUE)
+    arq_id = (await arq_redis.hget(jobs.job_key(req.key), "arq_id")).decode()
+    await jobs.finish(arq_redis, req.key, arq_id, JobState.DONE, result=make_result(req.key, 30))
+    again = await jobs.submit(arq_redis, make_request(user="u2"), queue_name=QUEUE)
+    assert again.outcome == "queued"
+
+
+async def test_request_after_failure_starts_a_new_run(arq_redis: ArqRedis) -> None:
+    req = make_request()
+    await jobs.submit(arq_redis, req, queue_name=QUEUE)
+    first_id = (await arq_redis.hget(jobs.job_key(req.key), "arq_id")).decode()
+    await jobs.finish(arq_redis, req.key, first_id, JobState.FAILED, error_code="unreadable")
+    again = await jobs.submit(arq_redis, make_request(user="u2"), queue_name=QUEUE)
+    second_id = (await arq_redis.hget(jobs.job_key(req.key), "arq_id")).decode()
+    assert again.outcome == "queued"
+    assert second_id != first_id
+    # a late finish of the old run must not touch the new one
+    assert await jobs.finish(arq_redis, req.key, first_id, JobState.FAILED) == []
+    assert (await arq_redis.hget(jobs.job_key(req.key), "state")).decode() == "queued"
+
+
+async def test_positions_skip_running_jobs(arq_redis: ArqRedis) -> None:
+    reqs = [make_request(c * 64, user=c) for c in "abc"]
+    for r in reqs:
+        await jobs.submit(arq_redis, r, queue_name=QUEUE)
+    ids = [i.decode() for i in await arq_redis.zrange(QUEUE, 0, -1)]
+    await arq_redis.set(in_progress_key_prefix + ids[0], b"1")
+    assert await jobs.queue_position(arq_redis, ids[0], queue_name=QUEUE) == (None, None)
+    pos, eta = await jobs.queue_position(arq_redis, ids[2], queue_name=QUEUE)
+    assert pos == 1
+    assert eta == pytest.approx(2 * jobs.DEFAULT_JOB_S)
+
+    await jobs.broadcast_positions(arq_redis, QUEUE)
+    entries = await arq_redis.xrange("stream:c")
+    event = decode_entry(entries[-1][1])
+    assert (event.state, event.position, event.request_ids) == (
+        JobState.QUEUED, 1, [reqs[2].request_id],
+    )
+
+
+async def test_cancel_one_of_two_keeps_the_run(arq_redis: ArqRedis) -> None:
+    a, b = make_request(user="a"), make_request(user="b")
+    await jobs.submit(arq_redis, a, queue_name=QUEUE)
+    await jobs.submit(arq_redis, b, queue_name=QUEUE)
+    assert await jobs.cancel_request(arq_redis, a) is True
+    assert await jobs.cancel_request(arq_redis, a) is False
+    assert await arq_redis.zcard(abort_jobs_ss) == 0
+    event = decode_entry((await arq_redis.xrange("stream:a"))[-1][1])
+    assert event.state == JobState.CANCELLED
+    assert event.error_message == "Cancelled. Nothing was kept."
+
+
+async def test_cancel_last_request_aborts_the_run(arq_redis: ArqRedis) -> None:
+    a = make_request(user="a")
+    await jobs.submit(arq_redis, a, queue_name=QUEUE)
+    arq_id = (await arq_redis.hget(jobs.job_key(a.key), "arq_id")).decode()
+    assert await jobs.cancel_request(arq_redis, a) is True
+    assert await arq_redis.zscore(abort_jobs_ss, arq_id) is not None
+    assert (await arq_redis.hget(jobs.job_key(a.key), "state")).decode() == "cancelled"
+    again = await jobs.submit(arq_redis, make_request(user="b"), queue_name=QUEUE)
+    assert again.outcome == "queued"

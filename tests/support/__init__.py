@@ -1,0 +1,1 @@
+"""Test helpers: audio generation, a random-weight Demucs model repo, local servers."""

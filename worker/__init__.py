@@ -1,0 +1,1 @@
+"""The arq worker: fetch -> decode -> Demucs -> encode -> store. Imports nothing from bots/."""
