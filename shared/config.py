@@ -123,13 +123,28 @@ class LogSettings(BaseSettings):
     log_level: str = "INFO"
 
 
+SECTIONS: tuple[type[BaseSettings], ...] = (
+    RedisSettings,
+    SeparationSettings,
+    LimitSettings,
+    StorageSettings,
+    WebSettings,
+    LogSettings,
+)
+
+
+def env_names() -> list[str]:
+    """Every environment variable the settings read."""
+    return [f"STEMBOT_{name.upper()}" for cls in SECTIONS for name in cls.model_fields]
+
+
 class Settings:
     """All sections together; built by :func:`get_settings` (or directly in tests)."""
 
     def __init__(self, **overrides: object) -> None:
         def build(cls: type[BaseSettings]) -> BaseSettings:
             mine = {k: v for k, v in overrides.items() if k in cls.model_fields}
-            return cls(**mine)
+            return cls(**mine)  # type: ignore[arg-type]
 
         known = set().union(
             *(

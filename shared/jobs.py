@@ -111,7 +111,7 @@ async def submit(redis: ArqRedis, request: JobRequest, *, queue_name: str) -> Su
         request.model_dump_json(),
         "",
         f"{time.time():.3f}",
-        REQUEST_TTL_S,
+        str(REQUEST_TTL_S),
         arq_id,
     )
     kind, value = raw[0].decode(), raw[1].decode()
@@ -152,10 +152,10 @@ async def finish(
         state.value,
         error_code,
         result.model_dump_json() if result and ttl_ms > 0 else "",
-        max(ttl_ms, 1),
+        str(max(ttl_ms, 1)),
         arq_id,
         f"{time.time():.3f}",
-        FINAL_STATE_TTL_S,
+        str(FINAL_STATE_TTL_S),
     )
     return await load_requests(redis, [m.decode() for m in raw])
 
@@ -168,7 +168,7 @@ async def load_requests(redis: Redis, request_ids: list[str]) -> list[JobRequest
 
 
 async def waiting_requests(redis: Redis, key: str) -> list[JobRequest]:
-    members = await redis.smembers(subscribers_key(key))
+    members = await redis.smembers(subscribers_key(key))  # type: ignore[misc]
     return await load_requests(redis, sorted(m.decode() for m in members))
 
 
@@ -255,7 +255,7 @@ async def cancel_request(redis: ArqRedis, request: JobRequest) -> bool:
     Returns True when the request was still waiting (the user gets a cancelled event).
     """
     key = request.key
-    removed = await redis.srem(subscribers_key(key), request.request_id)
+    removed = await redis.srem(subscribers_key(key), request.request_id)  # type: ignore[misc]
     if not removed:
         return False
     cancelled = Cancelled()
@@ -270,7 +270,7 @@ async def cancel_request(redis: ArqRedis, request: JobRequest) -> bool:
             error_message=cancelled.user_message,
         ),
     )
-    if await redis.scard(subscribers_key(key)) == 0:
+    if await redis.scard(subscribers_key(key)) == 0:  # type: ignore[misc]
         raw = await redis.hget(job_key(key), "arq_id")  # type: ignore[misc]
         if raw:
             arq_id = raw.decode()

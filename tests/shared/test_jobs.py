@@ -48,8 +48,16 @@ def make_result(key: str, expires_in: float = 3600) -> JobResult:
     stem = StemFile(name="vocals", filename="vocals.mp3", size_bytes=1, url="http://x/v")
     now = time.time()
     return JobResult(
-        key=key, title="Song", model="htdemucs", stems_mode="all", format=AudioFormat.MP3,
-        duration_s=1.0, stems=[stem], zip=stem, created_at=now, expires_at=now + expires_in,
+        key=key,
+        title="Song",
+        model="htdemucs",
+        stems_mode="all",
+        format=AudioFormat.MP3,
+        duration_s=1.0,
+        stems=[stem],
+        zip=stem,
+        created_at=now,
+        expires_at=now + expires_in,
     )
 
 
@@ -82,9 +90,7 @@ async def test_other_options_are_another_job(arq_redis: ArqRedis) -> None:
 
 async def test_concurrent_identical_requests_queue_one_run(arq_redis: ArqRedis) -> None:
     requests = [make_request(user=f"u{i}") for i in range(20)]
-    results = await asyncio.gather(
-        *(jobs.submit(arq_redis, r, queue_name=QUEUE) for r in requests)
-    )
+    results = await asyncio.gather(*(jobs.submit(arq_redis, r, queue_name=QUEUE) for r in requests))
     assert sorted(r.outcome for r in results).count("queued") == 1
     assert await arq_redis.zcard(QUEUE) == 1
     assert len(await jobs.waiting_requests(arq_redis, results[0].job_id)) == 20
@@ -144,7 +150,9 @@ async def test_positions_skip_running_jobs(arq_redis: ArqRedis) -> None:
     entries = await arq_redis.xrange("stream:c")
     event = decode_entry(entries[-1][1])
     assert (event.state, event.position, event.request_ids) == (
-        JobState.QUEUED, 1, [reqs[2].request_id],
+        JobState.QUEUED,
+        1,
+        [reqs[2].request_id],
     )
 
 
