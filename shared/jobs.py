@@ -172,10 +172,33 @@ async def waiting_requests(redis: Redis, key: str) -> list[JobRequest]:
     return await load_requests(redis, sorted(m.decode() for m in members))
 
 
-async def set_state(redis: Redis, key: str, state: JobState, percent: float | None) -> None:
-    mapping: dict[str, str] = {"state": state.value, "updated": f"{time.time():.3f}"}
-    mapping["percent"] = "" if percent is None else f"{percent:.1f}"
-    await redis.hset(job_key(key), mapping=mapping)  # type: ignore[misc]
+_SET_STATE = """
+if redis.call('HGET', KEYS[1], 'arq_id') ~= ARGV[1] then return 0 end
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'done' or state == 'failed' or state == 'cancelled' then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'percent', ARGV[3], 'updated', ARGV[4])
+return 1
+"""
+
+
+async def set_state(
+    redis: Redis, key: str, arq_id: str, state: JobState, percent: float | None
+) -> bool:
+    """Record a run's progress; False when the run was cancelled or superseded meanwhile."""
+    done = await redis.eval(  # type: ignore[misc]
+        _SET_STATE,
+        1,
+        job_key(key),
+        arq_id,
+        state.value,
+        "" if percent is None else f"{percent:.1f}",
+        f"{time.time():.3f}",
+    )
+    return bool(done)
+
+
+def cancel_key(arq_id: str) -> str:
+    return f"{PREFIX}cancel:{arq_id}"
 
 
 async def notify(redis: Redis, requests: list[JobRequest], event: ProgressEvent) -> None:
@@ -274,6 +297,7 @@ async def cancel_request(redis: ArqRedis, request: JobRequest) -> bool:
         raw = await redis.hget(job_key(key), "arq_id")  # type: ignore[misc]
         if raw:
             arq_id = raw.decode()
+            await redis.set(cancel_key(arq_id), b"1", ex=FINAL_STATE_TTL_S)
             # arq's abort protocol: the worker cancels the task, or skips it if not started.
             await redis.zadd(abort_jobs_ss, {arq_id: int(time.time() * 1000)})
             await finish(redis, key, arq_id, JobState.CANCELLED, error_code=cancelled.code)

@@ -31,3 +31,11 @@ def storage_dir(tmp_path: Path) -> Path:
     path = tmp_path / "storage"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def model_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small Demucs model repo (random weights, real classes) for the whole session."""
+    from tests.support.model_repo import write_model_repo
+
+    return write_model_repo(tmp_path_factory.mktemp("models"))

@@ -139,7 +139,7 @@ async def test_positions_skip_running_jobs(arq_redis: ArqRedis) -> None:
     reqs = [make_request(c * 64, user=c) for c in "abc"]
     for r in reqs:
         await jobs.submit(arq_redis, r, queue_name=QUEUE)
-    ids = [i.decode() for i in await arq_redis.zrange(QUEUE, 0, -1)]
+    ids = [(await arq_redis.hget(jobs.job_key(r.key), "arq_id")).decode() for r in reqs]
     await arq_redis.set(in_progress_key_prefix + ids[0], b"1")
     assert await jobs.queue_position(arq_redis, ids[0], queue_name=QUEUE) == (None, None)
     pos, eta = await jobs.queue_position(arq_redis, ids[2], queue_name=QUEUE)

@@ -1,0 +1,144 @@
+"""`stembot split`: the command-line frontend, through the same core and queue as the bots."""
+
+from __future__ import annotations
+
+import getpass
+import time
+import uuid
+from pathlib import Path
+from typing import TextIO
+
+from arq.connections import ArqRedis
+
+from shared import events
+from shared.config import Settings
+from shared.errors import StembotError
+from shared.intake import file_chunks, submit_upload
+from shared.schemas import JobOptions, JobResult, JobState, ProgressEvent
+from shared.storage import Storage
+
+BAR_WIDTH = 30
+
+
+class SplitFailed(Exception):
+    """The job ended without stems; the message is the user-facing reason."""
+
+
+class ProgressLine:
+    """One updating progress line on a terminal; one line per change elsewhere."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.tty = out.isatty()
+        self._last = ""
+
+    def show(self, event: ProgressEvent) -> None:
+        text = describe(event)
+        if text == self._last:
+            return
+        self._last = text
+        if self.tty:
+            self.out.write("\r\x1b[2K" + text)
+            if event.state.final:
+                self.out.write("\n")
+        else:
+            self.out.write(text + "\n")
+        self.out.flush()
+
+
+def describe(event: ProgressEvent) -> str:
+    state = event.state
+    if state == JobState.QUEUED:
+        eta = f", about {format_duration(event.eta_s)} to go" if event.eta_s else ""
+        ahead = event.position or 0
+        return f"queued: {'next up' if ahead == 0 else f'{ahead} ahead of you'}{eta}"
+    if state in (JobState.DOWNLOADING, JobState.SEPARATING) and event.percent is not None:
+        filled = int(BAR_WIDTH * event.percent / 100)
+        bar = "#" * filled + "." * (BAR_WIDTH - filled)
+        eta = f" ~{format_duration(event.eta_s)} left" if event.eta_s else ""
+        return f"{state.value:<11} [{bar}] {event.percent:5.1f}%{eta}"
+    if state == JobState.DONE:
+        return "done"
+    if state.final:
+        return f"{state.value}: {event.error_message or ''}".rstrip(": ")
+    return f"{state.value}..."
+
+
+def format_duration(seconds: float | None) -> str:
+    total = int(seconds or 0)
+    return f"{total // 60}m{total % 60:02d}s" if total >= 60 else f"{total}s"
+
+
+async def split_file(
+    *,
+    redis: ArqRedis,
+    storage: Storage,
+    settings: Settings,
+    path: Path,
+    options: JobOptions,
+    out_dir: Path,
+    progress: TextIO,
+    timeout_s: float | None = None,
+) -> tuple[JobResult, dict[str, Path]]:
+    """Submit ``path``, follow its events to the end, copy the stems to ``out_dir``."""
+    if not path.is_file():
+        raise SplitFailed(f"No such file: {path}")
+    reply_to = f"stembot:events:cli:{uuid.uuid4().hex}"
+    line = ProgressLine(progress)
+    try:
+        submitted = await submit_upload(
+            redis=redis,
+            storage=storage,
+            settings=settings,
+            chunks=file_chunks(path),
+            filename=path.name,
+            frontend="cli",
+            user_id=f"cli:{getpass.getuser()}",
+            reply_to=reply_to,
+            options=options,
+        )
+        result = submitted.result
+        if result is None:
+            line.show(
+                ProgressEvent(
+                    job_id=submitted.job_id,
+                    request_ids=[],
+                    state=JobState.QUEUED,
+                    position=submitted.position,
+                    eta_s=submitted.eta_s,
+                )
+            )
+            result = await follow(redis, reply_to, line, timeout_s=timeout_s)
+        else:
+            progress.write("done (same song and options separated recently)\n")
+    except StembotError as exc:
+        raise SplitFailed(exc.user_message) from exc
+    finally:
+        await redis.delete(reply_to)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    for stem in result.stems:
+        dest = out_dir / stem.filename
+        await storage.fetch_job_file(result.key, stem.filename, dest)
+        written[stem.name] = dest
+    return result, written
+
+
+async def follow(
+    redis: ArqRedis, stream: str, line: ProgressLine, *, timeout_s: float | None
+) -> JobResult:
+    """Read this run's stream until the final event."""
+    last_id = "0"
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while deadline is None or time.monotonic() < deadline:
+        reply = await redis.xread({stream: last_id}, block=1000, count=100)
+        for _, entries in reply:
+            for entry_id, fields in entries:
+                last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                event = events.decode_entry(fields)
+                line.show(event)
+                if event.state == JobState.DONE and event.result is not None:
+                    return event.result
+                if event.state.final:
+                    raise SplitFailed(event.error_message or f"Job {event.state.value}.")
+    raise SplitFailed("Gave up waiting for the worker; is `stembot worker` running?")

@@ -1,0 +1,108 @@
+"""Turn what a user sent into a submitted job: the one path every frontend uses for files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from arq.connections import ArqRedis
+
+from shared import jobs
+from shared.config import Settings
+from shared.media import ingest_stream, probe
+from shared.schemas import AudioFormat, JobOptions, JobRequest, Source, StemMode
+from shared.storage import Storage
+
+
+def build_options(
+    settings: Settings,
+    *,
+    model: str | None = None,
+    stems: StemMode = "all",
+    fmt: AudioFormat | str = AudioFormat.MP3,
+) -> JobOptions:
+    """The user's choices plus the server's separation parameters (they are part of the key)."""
+    sep = settings.separation
+    return JobOptions(
+        model=model or sep.default_model,
+        stems=stems,
+        format=AudioFormat(fmt),
+        shifts=sep.shifts,
+        overlap=sep.overlap,
+        segment=sep.segment,
+    )
+
+
+def title_from_filename(filename: str) -> str:
+    name = Path(filename.replace("\\", "/")).name
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return stem.strip() or "track"
+
+
+async def submit_upload(
+    *,
+    redis: ArqRedis,
+    storage: Storage,
+    settings: Settings,
+    chunks: AsyncIterable[bytes],
+    filename: str,
+    frontend: str,
+    user_id: str,
+    reply_to: str,
+    options: JobOptions,
+    context: dict[str, Any] | None = None,
+) -> jobs.Submitted:
+    """Stream the upload to disk (size cap enforced while reading), probe it, submit it.
+
+    Raises the shared.errors rejection (TooLarge, EmptyFile, NotAudio, Unreadable, NoDuration,
+    TooLong) before anything is queued; nothing of a rejected upload is kept.
+    """
+    tmp_dir = settings.storage.storage_dir / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / f"upload-{secrets.token_hex(8)}"
+    try:
+        sha256, size = await ingest_stream(chunks, tmp, max_bytes=settings.limits.max_upload_bytes)
+        info = await probe(tmp, max_duration_s=settings.limits.max_duration_s)
+        request = JobRequest(
+            frontend=frontend,
+            user_id=user_id,
+            reply_to=reply_to,
+            options=options,
+            context=context or {},
+            source=Source(
+                kind="upload",
+                identity=sha256,
+                title=title_from_filename(filename),
+                size_bytes=size,
+                duration_s=info.duration_s,
+                # one stored copy per request: jobs with other options may share the bytes
+                storage_key=None,
+            ),
+        )
+        storage_key = await storage.save_upload(tmp, f"{sha256}.{request.request_id}")
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    request = request.model_copy(
+        update={"source": request.source.model_copy(update={"storage_key": storage_key})}
+    )
+    try:
+        submitted = await jobs.submit(redis, request, queue_name=settings.redis.queue_name)
+    except BaseException:
+        await storage.delete(storage_key)
+        raise
+    if submitted.outcome != "queued":
+        # answered from the cache or joined a run that has its own copy of the bytes
+        await storage.delete(storage_key)
+    return submitted
+
+
+async def file_chunks(path: Path, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+    """Read a local file in chunks without blocking the event loop."""
+    with path.open("rb") as fh:
+        while chunk := await asyncio.to_thread(fh.read, chunk_size):
+            yield chunk

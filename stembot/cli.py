@@ -1,0 +1,233 @@
+"""The `stembot` command: builds the dependencies and hands them to each process.
+
+stembot worker            run an arq separation worker (needs STEMBOT_REDIS_URL)
+stembot web               run the web server (downloads, health)
+stembot split FILE ...    split one song through the queue and a worker, write the stems
+stembot run               worker + web (+ each bot whose token is set) in one process
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
+from typing import TypeVar
+
+from arq import Worker
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from redis.exceptions import RedisError
+
+from bots.split import SplitFailed, split_file
+from bots.web import run_web
+from shared.config import MODELS, Settings, get_settings
+from shared.errors import StembotError
+from shared.intake import build_options
+from shared.redis_server import PrivateRedis
+from shared.storage import build_storage
+from worker.main import build_worker
+
+log = logging.getLogger("stembot")
+T = TypeVar("T")
+
+
+class StartupError(Exception):
+    """A readable one-line reason the process cannot start."""
+
+
+@contextlib.asynccontextmanager
+async def redis_pool(
+    settings: Settings, *, private_ok: bool
+) -> AsyncIterator[tuple[ArqRedis, str]]:
+    """The configured Redis, or a private redis-server when none is configured."""
+    private: PrivateRedis | None = None
+    url = settings.redis.redis_url
+    if url is None:
+        if not private_ok:
+            raise StartupError("STEMBOT_REDIS_URL is not set (or use `stembot run`)")
+        private = await asyncio.to_thread(PrivateRedis().start)
+        url = private.url
+        log.info("started a private redis-server on %s", url)
+    try:
+        pool = await connect(url)
+        try:
+            yield pool, url
+        finally:
+            await pool.aclose()
+    finally:
+        if private is not None:
+            await asyncio.to_thread(private.stop)
+
+
+async def connect(url: str) -> ArqRedis:
+    try:
+        settings = dataclasses.replace(
+            RedisSettings.from_dsn(url), conn_retries=2, conn_retry_delay=1
+        )
+        return await create_pool(settings)
+    except (OSError, RedisError) as exc:
+        raise StartupError(f"cannot reach Redis at {_safe_url(url)}: {exc}") from exc
+
+
+async def start_worker(settings: Settings, url: str) -> tuple[Worker, asyncio.Task[None]]:
+    """An in-process worker on its own connection pool (arq closes its pool on close())."""
+    worker = build_worker(settings, await connect(url), handle_signals=False)
+    return worker, asyncio.create_task(worker.async_run(), name="worker")
+
+
+async def stop_worker(worker: Worker, task: asyncio.Task[None]) -> None:
+    """Stop an in-process worker; running jobs are handed back to the queue by arq."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    with contextlib.suppress(asyncio.CancelledError):
+        await worker.close()
+
+
+async def race_worker(work: Awaitable[T], worker_task: asyncio.Task[None] | None) -> T:
+    """Await ``work``; if the in-process worker dies first (e.g. no model), raise its error."""
+    if worker_task is None:
+        return await work
+    job = asyncio.ensure_future(work)
+    await asyncio.wait({job, worker_task}, return_when=asyncio.FIRST_COMPLETED)
+    if not job.done():
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
+        worker_task.result()  # raises the worker's start-up error
+        raise StartupError("the in-process worker stopped unexpectedly")
+    return job.result()
+
+
+def _safe_url(url: str) -> str:
+    """A Redis URL without its password, for messages."""
+    if "@" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+async def cmd_worker(settings: Settings, burst: bool) -> int:
+    async with redis_pool(settings, private_ok=False) as (_, url):
+        worker = build_worker(settings, await connect(url), burst=burst)
+        try:
+            await worker.main()
+        except asyncio.CancelledError:
+            pass  # SIGINT/SIGTERM: arq cancelled its main task and hands back running jobs
+        finally:
+            await worker.close()
+    return 0
+
+
+async def cmd_web(settings: Settings) -> int:
+    await run_web(settings, build_storage(settings))
+    return 0
+
+
+async def cmd_run(settings: Settings) -> int:
+    async with redis_pool(settings, private_ok=True) as (_, url):
+        worker, worker_task = await start_worker(settings, url)
+        tasks = [
+            worker_task,
+            asyncio.create_task(run_web(settings, build_storage(settings)), name="web"),
+        ]
+        log.info(
+            "no bot token configured: running the worker and the web server on %s",
+            settings.storage.public_url,
+        )
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            tasks[1].cancel()
+            await stop_worker(worker, worker_task)
+    return 0
+
+
+async def cmd_split(settings: Settings, args: argparse.Namespace) -> int:
+    options = build_options(settings, model=args.model, stems=args.stems, fmt=args.format)
+    storage = build_storage(settings)
+    async with redis_pool(settings, private_ok=True) as (redis, url):
+        in_process = await start_worker(settings, url) if settings.redis.redis_url is None else None
+        try:
+            work = split_file(
+                redis=redis,
+                storage=storage,
+                settings=settings,
+                path=Path(args.source),
+                options=options,
+                out_dir=Path(args.out),
+                progress=sys.stderr,
+            )
+            result, written = await race_worker(work, in_process[1] if in_process else None)
+        finally:
+            if in_process is not None and not in_process[1].done():
+                await stop_worker(*in_process)
+    for name, path in written.items():
+        print(f"{name}: {path}")
+    print(f"Download links (valid {settings.storage.link_ttl_h:g} h):")
+    for stem in [*result.stems, result.zip]:
+        print(f"  {stem.name}: {stem.url}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stembot", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    worker = sub.add_parser("worker", help="run a separation worker")
+    worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    sub.add_parser("web", help="run the web server")
+    sub.add_parser("run", help="run worker, web server and configured bots")
+    split = sub.add_parser("split", help="split one audio/video file into stems")
+    split.add_argument("source", help="audio or video file")
+    split.add_argument("--model", choices=MODELS, default=None)
+    split.add_argument(
+        "--stems",
+        default="all",
+        choices=["all", "vocals", "drums", "bass", "other", "guitar", "piano"],
+        help="all stems, or one stem plus the rest mixed (e.g. vocals = karaoke)",
+    )
+    split.add_argument("--format", default="mp3", choices=["mp3", "flac", "wav"])
+    split.add_argument("--out", default="out", help="folder for the stems (default: out)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except Exception as exc:  # pydantic's ValidationError: a bad STEMBOT_* value
+        print(f"stembot: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    quiet = args.command == "split"  # the progress line and one-line errors say it all
+    logging.basicConfig(
+        level=logging.CRITICAL if quiet else settings.log.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if quiet:
+        logging.getLogger("arq").setLevel(logging.CRITICAL)
+    commands = {
+        "worker": lambda: cmd_worker(settings, args.burst),
+        "web": lambda: cmd_web(settings),
+        "run": lambda: cmd_run(settings),
+        "split": lambda: cmd_split(settings, args),
+    }
+    try:
+        return asyncio.run(commands[args.command]())
+    except (StartupError, SplitFailed) as exc:
+        print(f"stembot: {exc}", file=sys.stderr)
+        return 1
+    except StembotError as exc:
+        print(f"stembot: {exc.user_message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

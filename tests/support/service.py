@@ -1,0 +1,119 @@
+"""A whole local service for tests: real Redis, an in-process arq worker, the web server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+from arq import Worker
+from arq.connections import ArqRedis, RedisSettings, create_pool
+
+from bots.web import create_app
+from shared import events
+from shared.config import Settings
+from shared.intake import build_options, file_chunks, submit_upload
+from shared.jobs import Submitted
+from shared.redis_server import free_port
+from shared.schemas import JobOptions, ProgressEvent
+from shared.storage import Storage, build_storage
+from worker.main import build_worker
+
+
+@dataclass
+class Service:
+    settings: Settings
+    redis: ArqRedis
+    storage: Storage
+    worker: Worker
+    base_url: str
+
+    def options(self, **kwargs: object) -> JobOptions:
+        return build_options(self.settings, **kwargs)  # type: ignore[arg-type]
+
+    async def submit(
+        self,
+        path: Path,
+        *,
+        user: str = "u1",
+        options: JobOptions | None = None,
+        reply_to: str | None = None,
+    ) -> tuple[Submitted, str]:
+        stream = reply_to or f"test:events:{uuid.uuid4().hex}"
+        submitted = await submit_upload(
+            redis=self.redis,
+            storage=self.storage,
+            settings=self.settings,
+            chunks=file_chunks(path),
+            filename=path.name,
+            frontend="test",
+            user_id=f"test:{user}",
+            reply_to=stream,
+            options=options or self.options(),
+        )
+        return submitted, stream
+
+    async def events_until_final(self, stream: str, timeout_s: float = 60) -> list[ProgressEvent]:
+        """Every event on ``stream`` up to and including the final one."""
+        seen: list[ProgressEvent] = []
+        last = "0"
+        async with asyncio.timeout(timeout_s):
+            while True:
+                reply = await self.redis.xread({stream: last}, block=500)
+                for _, entries in reply:
+                    for entry_id, fields in entries:
+                        last = entry_id.decode()
+                        seen.append(events.decode_entry(fields))
+                        if seen[-1].state.final:
+                            return seen
+
+    def tmp_leftovers(self) -> list[Path]:
+        tmp = self.settings.storage.storage_dir / "tmp"
+        return sorted(tmp.iterdir()) if tmp.exists() else []
+
+    def uploads(self) -> list[Path]:
+        up = self.settings.storage.storage_dir / "uploads"
+        return sorted(up.iterdir()) if up.exists() else []
+
+
+@contextlib.asynccontextmanager
+async def running_service(
+    redis_url: str, storage_dir: Path, model_repo: Path, **overrides: object
+) -> AsyncIterator[Service]:
+    port = free_port()
+    settings = Settings(
+        redis_url=redis_url,
+        queue_name=f"test:queue:{uuid.uuid4().hex[:8]}",
+        storage_dir=storage_dir,
+        model_repo=model_repo,
+        device="cpu",
+        torch_threads=2,
+        public_url=f"http://127.0.0.1:{port}",
+        signing_key="test-signing-key-not-a-secret",
+        **overrides,
+    )
+    storage = build_storage(settings)
+    redis = await create_pool(RedisSettings.from_dsn(redis_url))
+    worker = build_worker(
+        settings,
+        await create_pool(RedisSettings.from_dsn(redis_url)),
+        handle_signals=False,
+        progress_interval_s=0.05,
+    )
+    runner = web.AppRunner(create_app(settings, storage))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    task = asyncio.create_task(worker.async_run())
+    try:
+        yield Service(settings, redis, storage, worker, settings.storage.public_url)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await worker.close()
+        await runner.cleanup()
+        await redis.aclose()

@@ -1,0 +1,78 @@
+"""The arq worker process: resources in ``ctx``, built in on_startup, closed in on_shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import torch
+from arq import Worker
+from arq.connections import ArqRedis
+
+from shared.config import Settings
+from shared.storage import build_storage
+from worker.pipeline import JobRun, WorkerDeps
+from worker.separation import ModelCache, pick_device
+
+log = logging.getLogger(__name__)
+
+
+async def separate(ctx: dict[str, Any], key: str, arq_id: str) -> None:
+    """arq job: run one separation (see worker.pipeline)."""
+    await JobRun(ctx["deps"], key, arq_id).run()
+
+
+def build_worker(
+    settings: Settings,
+    redis: ArqRedis,
+    *,
+    burst: bool = False,
+    handle_signals: bool = True,
+    progress_interval_s: float = 1.0,
+) -> Worker:
+    """An arq Worker consuming the separation queue, sharing ``redis``."""
+    sep = settings.separation
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        device = pick_device(sep.device)
+        torch.set_num_threads(sep.torch_threads or os.cpu_count() or 1)
+        models = ModelCache(sep.model_repo, device)
+        log.info("worker: loading %s on %s", sep.default_model, device)
+        await asyncio.to_thread(models.preload, sep.default_model)
+        ctx["deps"] = WorkerDeps(
+            settings=settings,
+            redis=redis,
+            storage=build_storage(settings),
+            models=models,
+            executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="demucs"),
+            device=device,
+            progress_interval_s=progress_interval_s,
+        )
+        log.info("worker: ready on queue %s", settings.redis.queue_name)
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        deps: WorkerDeps | None = ctx.get("deps")
+        if deps is not None:
+            deps.executor.shutdown(wait=True, cancel_futures=True)
+
+    return Worker(
+        functions=[separate],
+        queue_name=settings.redis.queue_name,
+        redis_pool=redis,
+        burst=burst,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        handle_signals=handle_signals,
+        max_jobs=1,
+        job_timeout=settings.limits.job_timeout_s,
+        keep_result=0,
+        max_tries=3,
+        allow_abort_jobs=True,
+        health_check_interval=30,
+        health_check_key=f"{settings.redis.queue_name}:health-check",
+        poll_delay=0.2,
+        job_completion_wait=0,
+    )

@@ -1,0 +1,254 @@
+"""One separation run: fetch -> probe -> decode -> Demucs -> encode -> store -> report.
+
+Heavy steps run in the worker's executor thread, never on the event loop; the loop keeps
+publishing progress (at a bounded rate) and answering arq while Demucs runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+
+from shared import jobs
+from shared.config import Settings
+from shared.errors import Cancelled, InternalError, StembotError, TimedOut
+from shared.media import probe
+from shared.schemas import JobRequest, JobResult, JobState, ProgressEvent
+from shared.storage import Storage
+from worker import audio
+from worker.separation import ModelCache, mix_stems, separate
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class WorkerDeps:
+    """What a job needs; built once in the worker's on_startup."""
+
+    settings: Settings
+    redis: Redis
+    storage: Storage
+    models: ModelCache
+    executor: Executor
+    device: str
+    #: Seconds between two progress events of one job.
+    progress_interval_s: float = 1.0
+
+
+def safe_title(title: str) -> str:
+    """A title usable inside file names (zip entries)."""
+    cleaned = re.sub(r"[\x00-\x1f\x7f/\\:*?\"<>|]+", " ", title).strip(" .")
+    return re.sub(r"\s+", " ", cleaned)[:120] or "track"
+
+
+class JobRun:
+    def __init__(self, deps: WorkerDeps, key: str, arq_id: str) -> None:
+        self.deps = deps
+        self.key = key
+        self.arq_id = arq_id
+        self.stop = threading.Event()
+        self.state = JobState.QUEUED
+        self.percent: float | None = None
+        self.started = time.monotonic()
+        self._last_sent: tuple[JobState, float | None] | None = None
+        self._stage_started = time.monotonic()
+
+    # --- reporting ---------------------------------------------------------------------
+
+    async def report(self, state: JobState, percent: float | None = None) -> None:
+        if state != self.state:
+            self._stage_started = time.monotonic()
+        self.state, self.percent = state, percent
+        await self._send()
+
+    async def _send(self) -> None:
+        current = (self.state, None if self.percent is None else round(self.percent))
+        if current == self._last_sent:
+            return
+        self._last_sent = current
+        redis = self.deps.redis
+        if not await jobs.set_state(redis, self.key, self.arq_id, self.state, self.percent):
+            return  # cancelled or superseded: the user has heard the outcome already
+        eta = None
+        if self.percent and self.state == JobState.SEPARATING:
+            spent = time.monotonic() - self._stage_started
+            eta = round(spent * (100 - self.percent) / self.percent, 1)
+        requests = await jobs.waiting_requests(redis, self.key)
+        event = ProgressEvent(
+            job_id=self.key, request_ids=[], state=self.state, percent=self.percent, eta_s=eta
+        )
+        await jobs.notify(redis, requests, event)
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.deps.progress_interval_s)
+            await self._send()
+
+    def _on_progress(self, state: JobState) -> Callable[[float], None]:
+        def update(percent: float) -> None:  # called from the executor thread: no I/O here
+            if self.state == state:
+                self.percent = percent
+
+        return update
+
+    async def in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.deps.executor, lambda: fn(*args, **kwargs))
+
+    # --- the run ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        redis = self.deps.redis
+        raw = await redis.hmget(jobs.job_key(self.key), ["arq_id", "spec"])  # type: ignore[misc]
+        if raw[0] is None or raw[0].decode() != self.arq_id or raw[1] is None:
+            log.info("job %s: run %s superseded or cancelled, skipping", self.key, self.arq_id)
+            return
+        spec = JobRequest.model_validate_json(raw[1])
+        settings = self.deps.settings
+        tmp_root = settings.storage.storage_dir / "tmp"
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        workdir = tmp_root / self.arq_id
+        shutil.rmtree(workdir, ignore_errors=True)  # left by a run of this job that died
+        workdir.mkdir()
+        ticker = asyncio.create_task(self._ticker())
+        await jobs.broadcast_positions(redis, settings.redis.queue_name)
+        error: StembotError | None = None
+        try:
+            result = await self._work(spec, workdir)
+        except asyncio.CancelledError:
+            ticker.cancel()
+            self.stop.set()  # the Demucs thread stops at its next segment
+            log.info("job %s: run %s cancelled", self.key, self.arq_id)
+            aborted = await self._was_aborted()
+            timed_out = time.monotonic() - self.started >= settings.limits.job_timeout_s - 1
+            if aborted or timed_out:
+                await self._cleanup(workdir, spec)
+                error = Cancelled() if aborted else TimedOut()
+                state = JobState.CANCELLED if aborted else JobState.FAILED
+                await asyncio.shield(self._fail(error, state))
+            else:  # worker shutting down: arq puts the job back, keep the upload for it
+                shutil.rmtree(workdir, ignore_errors=True)
+            raise
+        except StembotError as exc:
+            log.info("job %s failed: %s (%s)", self.key, exc.code, exc)
+            error = exc
+        except Exception:
+            error = InternalError()
+            log.exception("job %s: internal error, reference %s", self.key, error.reference)
+        finally:
+            ticker.cancel()
+        # everything temporary is gone before the user hears the outcome
+        await self._cleanup(workdir, spec)
+        if error is not None:
+            await self._fail(error, JobState.FAILED)
+        else:
+            requests = await jobs.finish(redis, self.key, self.arq_id, JobState.DONE, result=result)
+            done = ProgressEvent(
+                job_id=self.key, request_ids=[], state=JobState.DONE, percent=100, result=result
+            )
+            await jobs.notify(redis, requests, done)
+            await jobs.record_job_time(redis, time.monotonic() - self.started)
+            log.info("job %s done in %.1fs", self.key, time.monotonic() - self.started)
+        await jobs.broadcast_positions(redis, settings.redis.queue_name)
+
+    async def _cleanup(self, workdir: Path, spec: JobRequest) -> None:
+        await asyncio.to_thread(shutil.rmtree, workdir, True)
+        if spec.source.storage_key:
+            await self.deps.storage.delete(spec.source.storage_key)
+        log.debug("job %s: run %s cleaned up", self.key, self.arq_id)
+
+    async def _was_aborted(self) -> bool:
+        return bool(await self.deps.redis.exists(jobs.cancel_key(self.arq_id)))
+
+    async def _fail(self, error: StembotError, state: JobState) -> None:
+        redis = self.deps.redis
+        requests = await jobs.finish(redis, self.key, self.arq_id, state, error_code=error.code)
+        await jobs.notify(
+            redis,
+            requests,
+            ProgressEvent(
+                job_id=self.key,
+                request_ids=[],
+                state=state,
+                error_code=error.code,
+                error_message=error.user_message,
+            ),
+        )
+
+    async def _work(self, spec: JobRequest, workdir: Path) -> JobResult:
+        settings, storage = self.deps.settings, self.deps.storage
+        options, source = spec.options, spec.source
+        await self.report(JobState.DECODING)
+        if source.storage_key is None:
+            raise InternalError()  # only uploads until the YouTube source lands
+        local = await storage.fetch_upload(source.storage_key, workdir / "input")
+        info = await probe(local, max_duration_s=settings.limits.max_duration_s)
+        model = await self.in_thread(self.deps.models.get, options.model)
+        wav = await self.in_thread(
+            audio.decode,
+            local,
+            model.samplerate,
+            model.audio_channels,
+            src_channels=info.channels,
+        )
+
+        await self.report(JobState.SEPARATING, 0.0)
+        stems = await self.in_thread(
+            separate,
+            model,
+            wav,
+            shifts=options.shifts,
+            overlap=options.overlap,
+            segment=options.segment,
+            device=self.deps.device,
+            on_progress=self._on_progress(JobState.SEPARATING),
+            should_stop=self.stop.is_set,
+        )
+        del wav
+        stems = mix_stems(stems, options.stems)
+
+        await self.report(JobState.ENCODING)
+        out = workdir / "out"
+        out.mkdir()
+        files = await self.in_thread(
+            audio.encode_stems, stems, out, options.format, model.samplerate
+        )
+        del stems
+        title = safe_title(source.title)
+        ext = options.format.value
+        zip_path = await self.in_thread(
+            audio.make_zip,
+            {f"{title} - {n}.{ext}": p for n, p in files.items()},
+            out / "stems.zip",
+        )
+        expires_at = time.time() + settings.storage.link_ttl_s
+        published = await storage.publish_job(
+            self.key,
+            [*files.items(), ("all", zip_path)],
+            title=source.title,
+            expires_at=expires_at,
+        )
+        return JobResult(
+            key=self.key,
+            title=source.title,
+            model=options.model,
+            stems_mode=options.stems,
+            format=options.format,
+            duration_s=info.duration_s,
+            stems=published[:-1],
+            zip=published[-1],
+            created_at=time.time(),
+            expires_at=expires_at,
+        )
