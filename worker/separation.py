@@ -8,7 +8,6 @@ by the mono reference's mean/std, same ``apply_model`` call, same de-normalizati
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -127,9 +126,8 @@ def separate(
     """Separate ``wav`` ([channels, samples] at model.samplerate) into the model's stems."""
     length = wav.shape[-1]
     progress = _Progress(model, length, shifts, on_progress, should_stop)
-    segment_s = segment or float(getattr(model, "max_allowed_segment", None) or model.segment)
-    if not math.isfinite(segment_s):
-        segment_s = float(model.segment)
+    parts = model.models if isinstance(model, BagOfModels) else [model]
+    segment_s = float(segment or min(float(m.segment) for m in parts))  # type: ignore[arg-type]
     stride = int((1 - overlap) * int(model.samplerate * segment_s))
     with torch.inference_mode():
         ref = wav.mean(0)
