@@ -34,6 +34,10 @@ class RedisSettings(BaseSettings):
     queue_name: str = Field(
         default="stembot:queue:separate", description="arq queue the separation jobs go to."
     )
+    download_queue_name: str = Field(
+        default="stembot:queue:download",
+        description="arq queue for YouTube downloads (network-bound, holds no GPU slot).",
+    )
 
 
 class SeparationSettings(BaseSettings):
@@ -70,6 +74,22 @@ class LimitSettings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+
+class DownloadSettings(BaseSettings):
+    model_config = _section()
+
+    ytdlp_cookies_file: Path | None = Field(
+        default=None, description="cookies.txt for yt-dlp, when YouTube blocks the server."
+    )
+    ytdlp_proxy: SecretStr | None = Field(
+        default=None, description="Proxy URL for yt-dlp (may hold credentials: never logged)."
+    )
+    download_socket_timeout_s: float = Field(default=20, gt=0)
+    download_tries: int = Field(
+        default=3, ge=1, le=10, description="Attempts for a transient download failure."
+    )
+    download_concurrency: int = Field(default=4, ge=1, le=64)
 
 
 class StorageSettings(BaseSettings):
@@ -127,6 +147,7 @@ SECTIONS: tuple[type[BaseSettings], ...] = (
     RedisSettings,
     SeparationSettings,
     LimitSettings,
+    DownloadSettings,
     StorageSettings,
     WebSettings,
     LogSettings,
@@ -165,6 +186,7 @@ class Settings:
         self.redis: RedisSettings = build(RedisSettings)  # type: ignore[assignment]
         self.separation: SeparationSettings = build(SeparationSettings)  # type: ignore[assignment]
         self.limits: LimitSettings = build(LimitSettings)  # type: ignore[assignment]
+        self.download: DownloadSettings = build(DownloadSettings)  # type: ignore[assignment]
         self.storage: StorageSettings = build(StorageSettings)  # type: ignore[assignment]
         self.web: WebSettings = build(WebSettings)  # type: ignore[assignment]
         self.log: LogSettings = build(LogSettings)  # type: ignore[assignment]

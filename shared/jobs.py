@@ -34,6 +34,9 @@ REQUEST_TTL_S = 3 * 24 * 3600
 FINAL_STATE_TTL_S = 24 * 3600
 DEFAULT_JOB_S = 60.0
 JOB_FUNCTION = "separate"
+DOWNLOAD_FUNCTION = "download"
+#: Suffix of the arq id of a run's download stage (the separation stage uses the run id).
+DOWNLOAD_SUFFIX = ".dl"
 
 
 def result_key(key: str) -> str:
@@ -96,8 +99,14 @@ class Submitted:
     result: JobResult | None = None
 
 
-async def submit(redis: ArqRedis, request: JobRequest, *, queue_name: str) -> Submitted:
-    """Answer from the cache, join the run already queued/running, or enqueue a new run."""
+async def submit(
+    redis: ArqRedis, request: JobRequest, *, queue_name: str, download_queue: str | None = None
+) -> Submitted:
+    """Answer from the cache, join the run already queued/running, or enqueue a new run.
+
+    A YouTube source starts on ``download_queue`` (network-bound, no GPU slot held); its
+    download job then puts the separation on ``queue_name``.
+    """
     key = request.key
     arq_id = f"{key}.{secrets.token_hex(4)}"
     raw = await redis.eval(  # type: ignore[misc]
@@ -121,13 +130,28 @@ async def submit(redis: ArqRedis, request: JobRequest, *, queue_name: str) -> Su
             return Submitted("cached", key, request.request_id, result=result)
         # Links about to expire: drop the entry and go again for fresh links.
         await redis.delete(result_key(key))
-        return await submit(redis, request, queue_name=queue_name)
+        return await submit(redis, request, queue_name=queue_name, download_queue=download_queue)
+    arq_id = value
     if kind == "new":
-        await redis.enqueue_job(JOB_FUNCTION, key, value, _job_id=value, _queue_name=queue_name)
-        arq_id = value
-    else:
-        arq_id = value
+        if request.source.kind == "youtube":
+            if download_queue is None:
+                raise ValueError("a YouTube source needs the download queue")
+            await redis.enqueue_job(
+                DOWNLOAD_FUNCTION,
+                key,
+                arq_id,
+                _job_id=arq_id + DOWNLOAD_SUFFIX,
+                _queue_name=download_queue,
+            )
+        else:
+            await redis.enqueue_job(
+                JOB_FUNCTION, key, arq_id, _job_id=arq_id, _queue_name=queue_name
+            )
     position, eta = await queue_position(redis, arq_id, queue_name=queue_name)
+    if position is None and download_queue is not None:
+        position, eta = await queue_position(
+            redis, arq_id + DOWNLOAD_SUFFIX, queue_name=download_queue
+        )
     outcome: Literal["joined", "queued"] = "joined" if kind == "joined" else "queued"
     return Submitted(outcome, key, request.request_id, position=position, eta_s=eta)
 

@@ -53,6 +53,20 @@ def safe_title(title: str) -> str:
     return re.sub(r"\s+", " ", cleaned)[:120] or "track"
 
 
+async def load_spec(redis: Redis, key: str, arq_id: str) -> JobRequest | None:
+    """The request that started run ``arq_id``, with what its download stage found out
+    (stored audio, video title); None when the run was cancelled or superseded."""
+    fields = ["arq_id", "spec", "storage_key", "title"]
+    raw = await redis.hmget(jobs.job_key(key), fields)  # type: ignore[misc]
+    if raw[0] is None or raw[0].decode() != arq_id or raw[1] is None:
+        return None
+    spec = JobRequest.model_validate_json(raw[1])
+    found = {name: value.decode() for name, value in zip(fields[2:], raw[2:], strict=True) if value}
+    if found:
+        spec = spec.model_copy(update={"source": spec.source.model_copy(update=found)})
+    return spec
+
+
 class JobRun:
     def __init__(self, deps: WorkerDeps, key: str, arq_id: str) -> None:
         self.deps = deps
@@ -111,11 +125,10 @@ class JobRun:
 
     async def run(self) -> None:
         redis = self.deps.redis
-        raw = await redis.hmget(jobs.job_key(self.key), ["arq_id", "spec"])  # type: ignore[misc]
-        if raw[0] is None or raw[0].decode() != self.arq_id or raw[1] is None:
+        spec = await load_spec(redis, self.key, self.arq_id)
+        if spec is None:
             log.info("job %s: run %s superseded or cancelled, skipping", self.key, self.arq_id)
             return
-        spec = JobRequest.model_validate_json(raw[1])
         settings = self.deps.settings
         tmp_root = settings.storage.storage_dir / "tmp"
         tmp_root.mkdir(parents=True, exist_ok=True)
@@ -192,7 +205,7 @@ class JobRun:
         options, source = spec.options, spec.source
         await self.report(JobState.DECODING)
         if source.storage_key is None:
-            raise InternalError()  # only uploads until the YouTube source lands
+            raise InternalError()  # a download stage always stores the audio first
         local = await storage.fetch_upload(source.storage_key, workdir / "input")
         info = await probe(local, max_duration_s=settings.limits.max_duration_s)
         model = await self.in_thread(self.deps.models.get, options.model)
