@@ -106,3 +106,40 @@ async def file_chunks(path: Path, chunk_size: int = 1 << 20) -> AsyncIterator[by
     with path.open("rb") as fh:
         while chunk := await asyncio.to_thread(fh.read, chunk_size):
             yield chunk
+
+
+async def submit_youtube(
+    *,
+    redis: ArqRedis,
+    settings: Settings,
+    url: str,
+    frontend: str,
+    user_id: str,
+    reply_to: str,
+    options: JobOptions,
+    context: dict[str, Any] | None = None,
+) -> jobs.Submitted:
+    """Validate a YouTube link strictly (no network) and submit it; the worker downloads it.
+
+    Raises the shared.errors rejection for anything that is not a single YouTube video
+    link (not a URL, other site, playlist/channel, local or internal address...).
+    """
+    from shared.youtube import canonical_url, parse_youtube_url
+
+    video_id = parse_youtube_url(url)
+    request = JobRequest(
+        frontend=frontend,
+        user_id=user_id,
+        reply_to=reply_to,
+        options=options,
+        context=context or {},
+        source=Source(
+            kind="youtube", identity=video_id, title=video_id, url=canonical_url(video_id)
+        ),
+    )
+    return await jobs.submit(
+        redis,
+        request,
+        queue_name=settings.redis.queue_name,
+        download_queue=settings.redis.download_queue_name,
+    )
