@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install system-deps lint types test bench run faults clean
+.PHONY: install system-deps lint types test bench run run-demo faults clean
 
 install: system-deps $(VENV)/.installed
 
@@ -46,3 +46,9 @@ run: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# Offline try-out: random-weight models of the real architectures (the stems are noise,
+# but every part runs for real). Real weights: unset STEMBOT_MODEL_REPO on a connected host.
+run-demo: install
+	$(PY) -c "from pathlib import Path; from tests.support.model_repo import write_model_repo; write_model_repo(Path('data/demo-models'))"
+	STEMBOT_MODEL_REPO=data/demo-models $(VENV)/bin/stembot run

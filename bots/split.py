@@ -13,7 +13,7 @@ from arq.connections import ArqRedis
 from shared import events
 from shared.config import Settings
 from shared.errors import StembotError
-from shared.intake import file_chunks, submit_upload
+from shared.intake import file_chunks, submit_upload, submit_youtube
 from shared.schemas import JobOptions, JobResult, JobState, ProgressEvent
 from shared.storage import Storage
 
@@ -69,34 +69,50 @@ def format_duration(seconds: float | None) -> str:
     return f"{total // 60}m{total % 60:02d}s" if total >= 60 else f"{total}s"
 
 
+def looks_like_url(source: str) -> bool:
+    """A link rather than a file name (the YouTube check itself is strict, in the core)."""
+    lowered = source.strip().lower()
+    return "://" in lowered or lowered.startswith(
+        ("www.", "youtube.com", "youtu.be", "m.youtube.com", "music.youtube.com")
+    )
+
+
 async def split_file(
     *,
     redis: ArqRedis,
     storage: Storage,
     settings: Settings,
-    path: Path,
+    source: str,
     options: JobOptions,
     out_dir: Path,
     progress: TextIO,
     timeout_s: float | None = None,
 ) -> tuple[JobResult, dict[str, Path]]:
-    """Submit ``path``, follow its events to the end, copy the stems to ``out_dir``."""
-    if not path.is_file():
-        raise SplitFailed(f"No such file: {path}")
+    """Submit a file or a YouTube link, follow its events to the end, copy the stems out."""
+    path = Path(source)
+    is_url = looks_like_url(source) and not path.exists()
+    if not is_url and not path.is_file():
+        raise SplitFailed(f"No such file: {source}")
     reply_to = f"stembot:events:cli:{uuid.uuid4().hex}"
     line = ProgressLine(progress)
+    common = {
+        "redis": redis,
+        "settings": settings,
+        "frontend": "cli",
+        "user_id": f"cli:{getpass.getuser()}",
+        "reply_to": reply_to,
+        "options": options,
+    }
     try:
-        submitted = await submit_upload(
-            redis=redis,
-            storage=storage,
-            settings=settings,
-            chunks=file_chunks(path),
-            filename=path.name,
-            frontend="cli",
-            user_id=f"cli:{getpass.getuser()}",
-            reply_to=reply_to,
-            options=options,
-        )
+        if is_url:
+            submitted = await submit_youtube(url=source, **common)  # type: ignore[arg-type]
+        else:
+            submitted = await submit_upload(
+                storage=storage,
+                chunks=file_chunks(path),
+                filename=path.name,
+                **common,  # type: ignore[arg-type]
+            )
         result = submitted.result
         if result is None:
             line.show(

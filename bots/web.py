@@ -1,13 +1,14 @@
-"""The aiohttp web server: signed downloads and health."""
+"""The aiohttp web server: signed downloads, health, and the periodic storage cleanup."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import PurePosixPath
 from urllib.parse import quote
 
@@ -15,16 +16,18 @@ from aiohttp import web
 
 from shared.config import Settings
 from shared.links import LinkCheck, verify
-from shared.storage import LocalStorage, Storage, check_name
+from shared.storage import LocalStorage, Storage, file_path
 
 log = logging.getLogger(__name__)
 
+#: A health check: True when healthy. Named after the function (``check_redis`` -> "redis").
+HealthCheck = Callable[[], Awaitable[bool]]
+
 STORAGE = web.AppKey("storage", LocalStorage)
-SETTINGS = web.AppKey("settings", Settings)
-CHECKS = web.AppKey("checks", list)
+CHECKS = web.AppKey("checks", tuple[HealthCheck, ...])
 
-HealthCheck = Callable[[], Awaitable[tuple[str, bool]]]
-
+CHECK_TIMEOUT_S = 5.0
+TITLE_MAX = 120
 CONTENT_TYPES = {
     ".mp3": "audio/mpeg",
     ".flac": "audio/flac",
@@ -35,71 +38,96 @@ LINK_TEXT = {
     LinkCheck.INVALID: "This link is invalid.",
     LinkCheck.EXPIRED: "This link has expired.",
 }
+NOT_FOUND = "Not found."
+BASE_HEADERS = {"X-Content-Type-Options": "nosniff"}
+
+
+def _clean_title(title: str) -> str:
+    """Double quotes, slashes, control and format characters (bidi overrides...) become spaces."""
+    chars = [
+        " " if c in '"/\\' or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c
+        for c in title
+    ]
+    return re.sub(r"\s+", " ", "".join(chars)).strip()[:TITLE_MAX].strip()
 
 
 def content_disposition(title: str, stem: str, ext: str) -> str:
-    """``attachment`` with an ASCII fallback and the UTF-8 name (RFC 6266 / 5987)."""
-    clean = re.sub(r"[\x00-\x1f\x7f/\\\"]+", " ", title).strip() or "track"
+    """``attachment`` with an ASCII fallback and the UTF-8 name (RFC 6266 / 8187).
+
+    "My Song", "vocals", ".mp3" -> ``My Song - vocals.mp3``; the "all" stem is the zip,
+    named ``My Song - stems.zip``.
+    """
     label = "stems" if stem == "all" else stem
+    clean = _clean_title(title) or "track"
+    ascii_title = unicodedata.normalize("NFKD", clean).encode("ascii", "ignore").decode()
+    ascii_title = re.sub(r"\s+", " ", ascii_title.replace("%", "")).strip() or "track"
+    fallback = f"{ascii_title} - {label}{ext}"
     name = f"{clean} - {label}{ext}"
-    fallback = (
-        unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().replace("%", "")
-    )
-    fallback = re.sub(r"\s+", " ", fallback).strip() or f"{label}{ext}"
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+def _text(status: int, text: str) -> web.Response:
+    return web.Response(
+        status=status, text=text, headers={**BASE_HEADERS, "Cache-Control": "no-store"}
+    )
+
+
 async def download(request: web.Request) -> web.StreamResponse:
-    """A stem or zip behind a signed, expiring link (Range supported by FileResponse)."""
+    """A stem or zip behind a signed, expiring link (Range and HEAD via FileResponse)."""
     storage = request.app[STORAGE]
-    job_key = request.match_info["job_key"]
-    filename = request.match_info["filename"]
-    path = f"/files/{job_key}/{quote(filename)}"
-    check = verify(storage.signing_key, path, request.query.get("exp"), request.query.get("sig"))
+    job_key, filename = request.match_info["job_key"], request.match_info["filename"]
+    exp = request.query.get("exp")
+    check = verify(storage.signing_key, file_path(job_key, filename), exp, request.query.get("sig"))
     if check is not LinkCheck.OK:
-        return web.Response(status=403, text=LINK_TEXT[check])
-    try:
-        check_name(job_key)
-        check_name(filename)
-    except ValueError:
-        return web.Response(status=404, text="Not found.")
-    meta = storage.read_meta(job_key)
-    file = storage.job_dir(job_key) / filename
-    files = meta.get("files") if meta else None
-    if not isinstance(files, dict) or filename not in files or not file.is_file():
-        return web.Response(status=404, text="Not found.")
-    ext = PurePosixPath(filename).suffix
-    max_age = max(0, int(int(request.query["exp"]) - time.time()))
+        return _text(403, LINK_TEXT[check])
+    found = await storage.find_file(job_key, filename)
+    if found is None:
+        return _text(404, NOT_FOUND)
+    ext = PurePosixPath(filename).suffix.lower()
+    max_age = max(0, int(exp or 0) - int(time.time()))
     return web.FileResponse(
-        file,
+        found.path,
         headers={
+            **BASE_HEADERS,
             "Content-Type": CONTENT_TYPES.get(ext, "application/octet-stream"),
-            "Content-Disposition": content_disposition(
-                str(meta.get("title", "track")) if meta else "track", str(files[filename]), ext
-            ),
+            "Content-Disposition": content_disposition(found.title, found.stem, ext),
             "Cache-Control": f"private, max-age={max_age}",
-            "X-Content-Type-Options": "nosniff",
         },
     )
 
 
+async def _run_check(check: HealthCheck) -> bool:
+    try:
+        return bool(await asyncio.wait_for(check(), CHECK_TIMEOUT_S))
+    except Exception:
+        log.warning("health check %s failed", _check_name(check), exc_info=True)
+        return False
+
+
+def _check_name(check: HealthCheck) -> str:
+    name = getattr(check, "__name__", type(check).__name__)
+    return name.removeprefix("check_")
+
+
 async def healthz(request: web.Request) -> web.Response:
-    results = dict([await check() for check in request.app[CHECKS]])
-    ok = all(results.values())
-    return web.json_response(
-        {"status": "ok" if ok else "degraded", "checks": results}, status=200 if ok else 503
-    )
+    """200 {"status": "ok"} when every check passes, else 503 with each check's result."""
+    checks = request.app[CHECKS]
+    results = await asyncio.gather(*(_run_check(c) for c in checks))
+    body: dict[str, object] = {"status": "ok" if all(results) else "degraded"}
+    if checks:
+        body["checks"] = {_check_name(c): ok for c, ok in zip(checks, results, strict=True)}
+    return web.json_response(body, status=200 if all(results) else 503, headers=BASE_HEADERS)
 
 
 async def cleanup_loop(storage: Storage, interval_s: float) -> None:
-    """Delete expired files every ``interval_s``; log and go on after an error."""
+    """Delete expired files every ``interval_s``, for ever; log and go on after an error."""
     while True:
         try:
             removed = await storage.cleanup()
-            if removed:
-                log.info("cleanup removed %d expired items", removed)
         except Exception:
-            log.exception("cleanup failed; trying again in %ss", interval_s)
+            log.exception("storage cleanup failed; trying again in %gs", interval_s)
+        else:
+            log.log(logging.INFO if removed else logging.DEBUG, "cleanup removed %d items", removed)
         await asyncio.sleep(interval_s)
 
 
@@ -107,28 +135,31 @@ def create_app(
     settings: Settings,
     storage: LocalStorage,
     *,
-    checks: list[HealthCheck] | None = None,
+    checks: Sequence[HealthCheck] = (),
     run_cleanup: bool = True,
 ) -> web.Application:
+    """Downloads at ``/files/{job_key}/{filename}`` (GET, HEAD) and ``/healthz``."""
     app = web.Application()
     app[STORAGE] = storage
-    app[SETTINGS] = settings
-    app[CHECKS] = list(checks or [])
+    app[CHECKS] = tuple(checks)
     app.router.add_get("/files/{job_key}/{filename}", download)
     app.router.add_get("/healthz", healthz)
-    if run_cleanup and settings.storage.cleanup_interval_s > 0:
+    interval = settings.storage.cleanup_interval_s
+    if run_cleanup and interval > 0:
 
-        async def background(app: web.Application) -> AsyncIterator[None]:
-            task = asyncio.create_task(cleanup_loop(storage, settings.storage.cleanup_interval_s))
+        async def background_cleanup(_app: web.Application) -> AsyncIterator[None]:
+            task = asyncio.create_task(cleanup_loop(storage, interval), name="storage-cleanup")
             yield
             task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
-        app.cleanup_ctx.append(background)
+        app.cleanup_ctx.append(background_cleanup)
     return app
 
 
 async def run_web(settings: Settings, storage: LocalStorage) -> None:
-    """Serve until cancelled."""
+    """Serve on ``web_host:web_port`` until cancelled."""
     runner = web.AppRunner(create_app(settings, storage), access_log=None)
     await runner.setup()
     try:

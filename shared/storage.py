@@ -5,20 +5,25 @@ LocalStorage layout under its root::
     uploads/<name>             bytes a user sent, deleted after the job (or by cleanup)
     jobs/<job key>/<file>      stems and the zip of one finished job
     jobs/<job key>/meta.json   title, expiry, files (read by the web server and cleanup)
-    tmp/                       workers' and frontends' scratch space
+    tmp/                       scratch space of workers, frontends and publish_job
+
+Every name that becomes a path component is checked by :func:`check_name`, so no key or
+file name from a caller (or a URL) can reach outside the root.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import errno
 import json
 import os
 import re
+import secrets
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from shared.config import Settings
@@ -26,29 +31,68 @@ from shared.errors import SourceGone
 from shared.links import sign_path
 from shared.schemas import StemFile
 
-_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+META = "meta.json"
+#: Job folders without readable meta, and publish/cleanup leftovers, go after this long.
 STALE_S = 3600
-#: Scratch files older than this belong to no running job (jobs time out well before).
+#: Other processes' scratch in tmp/ goes after this long (jobs time out well before).
 SCRATCH_STALE_S = 6 * 3600
+#: Prefixes of the folders LocalStorage itself puts in tmp/ (stale after STALE_S).
+_OWN_TMP = ("publish-", "replaced-", "expired-")
 
 
 def check_name(name: str) -> str:
-    """A single safe path component (no separators, no '..'), or ValueError."""
-    if not _SAFE.match(name) or ".." in name:
+    """A single safe path component ([A-Za-z0-9._-], no separators, no '..'), or ValueError."""
+    if not isinstance(name, str) or not _SAFE.fullmatch(name) or ".." in name:
         raise ValueError(f"unsafe storage name: {name!r}")
     return name
 
 
+def file_path(job_key: str, filename: str) -> str:
+    """The URL path of a job's file, as signed in its link (unquoted)."""
+    return f"/files/{job_key}/{filename}"
+
+
 class Storage(Protocol):
-    async def save_upload(self, tmp: Path, name: str) -> str: ...
-    async def fetch_upload(self, storage_key: str, dest: Path) -> Path: ...
-    async def delete(self, storage_key: str) -> None: ...
+    async def save_upload(self, tmp: Path, name: str) -> str:
+        """Move a local file in; returns its storage key ``uploads/<name>``."""
+        ...
+
+    async def fetch_upload(self, storage_key: str, dest: Path) -> Path:
+        """A local copy of an upload at ``dest``; SourceGone when it no longer exists."""
+        ...
+
+    async def delete(self, storage_key: str) -> None:
+        """Remove an upload; nothing happens when it is already gone."""
+        ...
+
     async def publish_job(
         self, job_key: str, files: list[tuple[str, Path]], *, title: str, expires_at: float
-    ) -> list[StemFile]: ...
-    async def fetch_job_file(self, job_key: str, filename: str, dest: Path) -> Path: ...
+    ) -> list[StemFile]:
+        """Move (stem name, local file) pairs in as one job, replacing any earlier one."""
+        ...
+
     def url_for(self, job_key: str, filename: str, expires_at: float) -> str: ...
-    async def cleanup(self, now: float | None = None) -> int: ...
+
+    async def job_exists(self, job_key: str) -> bool: ...
+
+    async def fetch_job_file(self, job_key: str, filename: str, dest: Path) -> Path:
+        """A local copy of a published file; SourceGone when it no longer exists."""
+        ...
+
+    async def cleanup(self, now: float | None = None) -> int:
+        """Delete what has expired; returns how many items went."""
+        ...
+
+
+@dataclass(frozen=True)
+class JobFile:
+    """A published file, found for a download."""
+
+    path: Path
+    title: str
+    stem: str
+    expires_at: float
 
 
 class LocalStorage:
@@ -79,16 +123,12 @@ class LocalStorage:
         return key
 
     async def fetch_upload(self, storage_key: str, dest: Path) -> Path:
-        src = self._upload_path(storage_key)
-        try:
-            await asyncio.to_thread(_link_or_copy, src, dest)
-        except FileNotFoundError:
-            raise SourceGone() from None
+        """A hard link to the upload when ``dest`` is on the same disk, else a copy."""
+        await asyncio.to_thread(_link_or_copy, self._upload_path(storage_key), dest)
         return dest
 
     async def delete(self, storage_key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            await asyncio.to_thread(self._upload_path(storage_key).unlink)
+        await asyncio.to_thread(self._upload_path(storage_key).unlink, missing_ok=True)
 
     # --- finished jobs ------------------------------------------------------------------
 
@@ -96,114 +136,209 @@ class LocalStorage:
         return self.jobs / check_name(job_key)
 
     def url_for(self, job_key: str, filename: str, expires_at: float) -> str:
-        path = f"/files/{check_name(job_key)}/{quote(check_name(filename))}"
-        return f"{self.public_url}{path}?{sign_path(self.signing_key, path, int(expires_at))}"
+        path = file_path(check_name(job_key), check_name(filename))
+        query = sign_path(self.signing_key, path, int(expires_at))
+        return f"{self.public_url}/files/{job_key}/{quote(filename)}?{query}"
 
     async def publish_job(
         self, job_key: str, files: list[tuple[str, Path]], *, title: str, expires_at: float
     ) -> list[StemFile]:
+        """Files are moved into a folder in tmp/, then the folder is renamed into place."""
         final = self.job_dir(job_key)
-        staging = self.tmp / f"publish-{job_key}-{os.getpid()}-{time.monotonic_ns()}"
+        names = [check_name(path.name) for _, path in files]
+        if len(set(names)) != len(names) or META in names:
+            raise ValueError(f"duplicate or reserved file names: {names}")
+        urls = [self.url_for(job_key, name, expires_at) for name in names]
 
-        def write() -> list[StemFile]:
-            staging.mkdir(parents=True)
-            stems = []
-            for name, path in files:
-                target = staging / check_name(path.name)
-                _move(path, target)
-                stems.append(
-                    StemFile(
-                        name=name,
-                        filename=target.name,
-                        size_bytes=target.stat().st_size,
-                        url=self.url_for(job_key, target.name, expires_at),
-                    )
-                )
-            meta = {
-                "title": title,
-                "expires_at": expires_at,
-                "files": {s.filename: s.name for s in stems},
-            }
-            (staging / "meta.json").write_text(json.dumps(meta))
-            old = None
-            if final.exists():
-                old = self.tmp / f"old-{staging.name}"
-                final.rename(old)
-            staging.rename(final)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+        def publish() -> list[StemFile]:
+            staging = self.tmp / f"publish-{job_key}-{secrets.token_hex(6)}"
+            staging.mkdir()
+            try:
+                stems = []
+                for (stem, src), name, url in zip(files, names, urls, strict=True):
+                    _move(src, staging / name)
+                    size = (staging / name).stat().st_size
+                    stems.append(StemFile(name=stem, filename=name, size_bytes=size, url=url))
+                meta = {
+                    "title": title,
+                    "expires_at": expires_at,
+                    "files": {s.filename: s.name for s in stems},
+                }
+                (staging / META).write_text(json.dumps(meta))
+                self._swap_in(staging, final)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
             return stems
 
-        return await asyncio.to_thread(write)
+        return await asyncio.to_thread(publish)
 
-    def read_meta(self, job_key: str) -> dict[str, object] | None:
+    def _swap_in(self, staging: Path, final: Path) -> None:
+        """Rename ``staging`` to ``final``, moving an existing ``final`` out of the way.
+
+        A download sees the old folder or the new one, never a half-written one (a request
+        landing between the two renames gets a 404); a download already streaming keeps its
+        open file. Retried so that two publishers of one key both finish.
+        """
+        for _ in range(10):
+            try:
+                os.rename(staging, final)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+            old = self.tmp / f"replaced-{final.name}-{secrets.token_hex(6)}"
+            try:
+                os.rename(final, old)
+            except FileNotFoundError:
+                continue
+            shutil.rmtree(old, ignore_errors=True)
+        raise OSError(f"could not publish {final.name}: the folder keeps being replaced")
+
+    async def job_exists(self, job_key: str) -> bool:
+        return await asyncio.to_thread((self.job_dir(job_key) / META).is_file)
+
+    async def find_file(self, job_key: str, filename: str) -> JobFile | None:
+        """A regular file listed in the job's meta, or None (also for unsafe names)."""
         try:
-            return json.loads((self.job_dir(job_key) / "meta.json").read_text())
-        except (OSError, ValueError):
+            folder = self.job_dir(job_key)
+            check_name(filename)
+        except ValueError:
             return None
+
+        def find() -> JobFile | None:
+            meta = _read_meta(folder)
+            files = meta.get("files") if meta else None
+            if not meta or not isinstance(files, dict) or filename not in files:
+                return None
+            path = folder / filename
+            if path.is_symlink() or not path.is_file():
+                return None
+            expires = meta.get("expires_at")
+            return JobFile(
+                path=path,
+                title=str(meta.get("title") or ""),
+                stem=str(files[filename]),
+                expires_at=float(expires) if isinstance(expires, (int, float)) else 0.0,
+            )
+
+        return await asyncio.to_thread(find)
 
     async def fetch_job_file(self, job_key: str, filename: str, dest: Path) -> Path:
         src = self.job_dir(job_key) / check_name(filename)
         try:
             await asyncio.to_thread(shutil.copyfile, src, dest)
         except FileNotFoundError:
+            if src.exists():
+                raise
             raise SourceGone() from None
         return dest
 
     # --- expiry -------------------------------------------------------------------------
 
     async def cleanup(self, now: float | None = None) -> int:
-        """Delete expired jobs, uploads older than the link lifetime, stale scratch files."""
+        """Delete expired jobs (and meta-less ones after an hour), uploads older than the
+        upload lifetime, and stale scratch in tmp/. Returns the number of items deleted."""
         return await asyncio.to_thread(self._cleanup, time.time() if now is None else now)
 
     def _cleanup(self, now: float) -> int:
         removed = 0
         for job in list(self.jobs.iterdir()):
-            meta = self.read_meta(job.name) if _SAFE.match(job.name) else None
-            expires = meta.get("expires_at") if meta else None
-            if isinstance(expires, (int, float)):
-                expired = expires < now
-            else:
-                expired = _age(job, now) > STALE_S
-            if expired:
-                shutil.rmtree(job, ignore_errors=True)
+            if _job_expired(job, now) and self._remove_job(job, now):
                 removed += 1
-        for path, ttl in [(p, self.upload_ttl_s) for p in self.uploads.iterdir()] + [
-            (p, SCRATCH_STALE_S) for p in self.tmp.iterdir()
-        ]:
-            if _age(path, now) > ttl:
-                if path.is_dir():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
+        for path in list(self.uploads.iterdir()):
+            if _age(path, now) > self.upload_ttl_s and _remove(path):
+                removed += 1
+        for path in list(self.tmp.iterdir()):
+            ttl = STALE_S if path.name.startswith(_OWN_TMP) else SCRATCH_STALE_S
+            if _age(path, now) > ttl and _remove(path):
                 removed += 1
         return removed
+
+    def _remove_job(self, job: Path, now: float) -> bool:
+        """Move the folder out of jobs/ first: if a publish replaced it meanwhile, put it back."""
+        doomed = self.tmp / f"expired-{job.name}-{secrets.token_hex(6)}"
+        try:
+            os.rename(job, doomed)
+        except FileNotFoundError:
+            return False
+        meta = _read_meta(doomed)
+        expires = meta.get("expires_at") if meta else None
+        if isinstance(expires, (int, float)) and expires >= now:
+            try:
+                os.rename(doomed, job)
+                return False
+            except OSError:
+                pass  # an even newer publish took its place
+        return _remove(doomed)
+
+
+def _read_meta(folder: Path) -> dict[str, Any] | None:
+    try:
+        meta = json.loads((folder / META).read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _job_expired(job: Path, now: float) -> bool:
+    meta = _read_meta(job) if job.is_dir() and _SAFE.fullmatch(job.name) else None
+    expires = meta.get("expires_at") if meta else None
+    if isinstance(expires, (int, float)):
+        return expires < now
+    return _age(job, now) > STALE_S
 
 
 def _age(path: Path, now: float) -> float:
     try:
-        return now - path.stat().st_mtime
+        return now - path.lstat().st_mtime
     except FileNotFoundError:
         return 0.0
 
 
+def _remove(path: Path) -> bool:
+    """Delete a file or folder; True when it is gone."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+    return not os.path.lexists(path)
+
+
 def _move(src: Path, dest: Path) -> None:
+    """Rename; across filesystems, copy to a hidden name next to ``dest`` and rename that."""
     try:
         os.replace(src, dest)
-    except OSError:  # another filesystem
-        shutil.copyfile(src, dest)
-        src.unlink()
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    part = dest.with_name(f".{dest.name}.part-{secrets.token_hex(4)}")
+    try:
+        shutil.copyfile(src, part)
+        os.replace(part, dest)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    src.unlink()
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:
     try:
-        os.link(src, dest)
-    except OSError:
-        if not src.exists():
-            raise FileNotFoundError(src) from None
-        shutil.copyfile(src, dest)
+        dest.unlink(missing_ok=True)
+        try:
+            os.link(src, dest)
+        except FileNotFoundError:
+            raise
+        except OSError:  # another filesystem, or no hard links there
+            shutil.copyfile(src, dest)
+    except FileNotFoundError:
+        if src.exists():
+            raise
+        raise SourceGone() from None
 
 
 def build_storage(settings: Settings) -> LocalStorage:
+    """The storage the settings describe (a LocalStorage until an S3 backend exists)."""
     s = settings.storage
     return LocalStorage(s.storage_dir, s.public_url, s.signing_key_bytes(), s.link_ttl_s)

@@ -29,7 +29,8 @@ from shared.errors import StembotError
 from shared.intake import build_options
 from shared.redis_server import PrivateRedis
 from shared.storage import build_storage
-from worker.main import build_worker
+from stembot.demo import demo_split
+from worker.main import WorkerStartupError, build_worker
 
 log = logging.getLogger("stembot")
 T = TypeVar("T")
@@ -129,17 +130,20 @@ async def cmd_web(settings: Settings) -> int:
 
 
 async def cmd_run(settings: Settings) -> int:
-    async with redis_pool(settings, private_ok=True) as (_, url):
+    storage = build_storage(settings)
+    async with redis_pool(settings, private_ok=True) as (redis, url):
         worker, worker_task = await start_worker(settings, url)
         tasks = [
             worker_task,
-            asyncio.create_task(run_web(settings, build_storage(settings)), name="web"),
+            asyncio.create_task(run_web(settings, storage), name="web"),
         ]
-        log.info(
-            "no bot token configured: running the worker and the web server on %s",
+        log.warning(
+            "no bot token configured (STEMBOT_TELEGRAM_TOKEN, STEMBOT_DISCORD_TOKEN): "
+            "running the worker and the web server on %s",
             settings.storage.public_url,
         )
         try:
+            await race_worker(demo_split(redis, storage, settings), worker_task)
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
                 task.result()
@@ -159,7 +163,7 @@ async def cmd_split(settings: Settings, args: argparse.Namespace) -> int:
                 redis=redis,
                 storage=storage,
                 settings=settings,
-                path=Path(args.source),
+                source=args.source,
                 options=options,
                 out_dir=Path(args.out),
                 progress=sys.stderr,
@@ -184,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("web", help="run the web server")
     sub.add_parser("run", help="run worker, web server and configured bots")
     split = sub.add_parser("split", help="split one audio/video file into stems")
-    split.add_argument("source", help="audio or video file")
+    split.add_argument("source", help="audio or video file, or a YouTube link")
     split.add_argument("--model", choices=MODELS, default=None)
     split.add_argument(
         "--stems",
@@ -219,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         return asyncio.run(commands[args.command]())
-    except (StartupError, SplitFailed) as exc:
+    except (StartupError, SplitFailed, WorkerStartupError) as exc:
         print(f"stembot: {exc}", file=sys.stderr)
         return 1
     except StembotError as exc:

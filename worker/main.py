@@ -13,6 +13,7 @@ from arq import Worker
 from arq.connections import ArqRedis
 
 from shared.config import Settings
+from shared.errors import ModelUnavailable
 from shared.storage import build_storage
 from worker.pipeline import JobRun, WorkerDeps
 from worker.separation import ModelCache, pick_device
@@ -23,6 +24,10 @@ log = logging.getLogger(__name__)
 async def separate(ctx: dict[str, Any], key: str, arq_id: str) -> None:
     """arq job: run one separation (see worker.pipeline)."""
     await JobRun(ctx["deps"], key, arq_id).run()
+
+
+class WorkerStartupError(RuntimeError):
+    """The worker cannot start; the message says what the operator should do."""
 
 
 def build_worker(
@@ -41,7 +46,15 @@ def build_worker(
         torch.set_num_threads(sep.torch_threads or os.cpu_count() or 1)
         models = ModelCache(sep.model_repo, device)
         log.info("worker: loading %s on %s", sep.default_model, device)
-        await asyncio.to_thread(models.preload, sep.default_model)
+        try:
+            await asyncio.to_thread(models.preload, sep.default_model)
+        except ModelUnavailable as exc:
+            where = sep.model_repo or "the HuggingFace hub"
+            raise WorkerStartupError(
+                f"cannot load the default model {sep.default_model} from {where} "
+                f"({exc.__cause__}); set STEMBOT_MODEL_REPO to a local Demucs model folder "
+                "(`make run-demo` tries the pipeline offline with random-weight models)"
+            ) from None
         ctx["deps"] = WorkerDeps(
             settings=settings,
             redis=redis,

@@ -56,13 +56,14 @@ class ModelCache:
                 return self._models[name]
             if self.repo is not None and not self.repo.is_dir():
                 log.error("model folder %s does not exist", self.repo)
-                raise ModelUnavailable(name)
+                raise ModelUnavailable(name) from FileNotFoundError(f"no folder {self.repo}")
             try:
                 model = get_model(name, repo=self.repo)
-            except (ModelLoadingError, FileNotFoundError, SystemExit, ValueError) as exc:
+            except (ModelLoadingError, OSError, SystemExit, ValueError) as exc:
+                # OSError covers the hub being unreachable (URLError, ConnectionError);
                 # demucs' fatal() raises SystemExit for a missing repo folder
                 log.error("cannot load model %s: %s", name, exc)
-                raise ModelUnavailable(name) from None
+                raise ModelUnavailable(name) from exc
             model.to(self.device)
             model.eval()
             self._models[name] = model
