@@ -90,6 +90,12 @@ class DownloadSettings(BaseSettings):
         default=3, ge=1, le=10, description="Attempts for a transient download failure."
     )
     download_concurrency: int = Field(default=4, ge=1, le=64)
+    download_retry_backoff_s: float = Field(
+        default=5,
+        gt=0,
+        description="First delay before a transient download failure is tried again "
+        "(doubling each time); yt-dlp's own quick retries sleep a fifth of it.",
+    )
 
 
 class StorageSettings(BaseSettings):
@@ -167,19 +173,7 @@ class Settings:
             mine = {k: v for k, v in overrides.items() if k in cls.model_fields}
             return cls(**mine)  # type: ignore[arg-type]
 
-        known = set().union(
-            *(
-                c.model_fields
-                for c in (
-                    RedisSettings,
-                    SeparationSettings,
-                    LimitSettings,
-                    StorageSettings,
-                    WebSettings,
-                    LogSettings,
-                )
-            )
-        )
+        known = set().union(*(c.model_fields for c in SECTIONS))
         unknown = set(overrides) - known
         if unknown:
             raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")

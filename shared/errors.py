@@ -143,6 +143,160 @@ class ServiceUnavailable(StembotError):
         super().__init__("The service is busy or restarting. Please try again in a minute.")
 
 
+# --- YouTube links -----------------------------------------------------------------------
+# Checked before anything is downloaded (shared.youtube parses the link, worker.youtube reads
+# the video's metadata). A too long video is TooLong, a too large audio stream TooLarge.
+
+_SEND_FILE = "send the audio file instead"
+
+
+class NotAUrl(StembotError):
+    code = "not_a_url"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "That doesn't look like a link. Send a YouTube video link "
+            "(youtube.com/watch?v=... or youtu.be/...) or an audio file."
+        )
+
+
+class UnsupportedSite(StembotError):
+    code = "unsupported_site"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "I can only fetch songs from YouTube links. For any other site, "
+            "download the audio yourself and send me the file."
+        )
+
+
+class UnsafeUrl(StembotError):
+    code = "unsafe_url"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            "I can't open that link. Send a plain https://www.youtube.com/... or "
+            "https://youtu.be/... link, without a password, port or IP address in it.",
+            detail=detail,
+        )
+
+
+class NotAVideoLink(StembotError):
+    code = "not_a_video"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "That YouTube link doesn't lead to a video, or it is cut off. Open the video, "
+            "use Share, then Copy link, and send me that link."
+        )
+
+
+class PlaylistLink(StembotError):
+    code = "playlist_link"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "That's a link to a playlist or a channel, not to one video. Open the song "
+            "you want and send me the link of that one video."
+        )
+
+
+class LiveStream(StembotError):
+    code = "live_stream"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            "That's a live stream or a premiere that hasn't finished yet, so its length "
+            "isn't known. Send the link again once the full video is up.",
+            detail=detail,
+        )
+
+
+class PrivateVideo(StembotError):
+    code = "private_video"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            "That video is private or only for some viewers (channel members, Premium), "
+            f"so I can't get it. Ask for a public link, or {_SEND_FILE}.",
+            detail=detail,
+        )
+
+
+class VideoUnavailable(StembotError):
+    code = "video_unavailable"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            "That video isn't available on YouTube: it was removed, or the link is wrong. "
+            f"Check the link, or {_SEND_FILE}.",
+            detail=detail,
+        )
+
+
+class AgeRestricted(StembotError):
+    code = "age_restricted"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            "That video is age-restricted: YouTube only plays it for signed-in adults, "
+            f"so I can't get it. Please {_SEND_FILE}.",
+            detail=detail,
+        )
+
+
+class RegionBlocked(StembotError):
+    code = "region_blocked"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            "That video is blocked in the country this server is in, so I can't get it. "
+            f"Please {_SEND_FILE}.",
+            detail=detail,
+        )
+
+
+class BotCheck(StembotError):
+    """YouTube wants the server to sign in ("confirm you're not a bot"); operators can fix it
+    with a cookies file or a proxy. Retrying at once would only make it worse."""
+
+    code = "youtube_blocked"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            "YouTube is blocking this server right now (it asks to prove we're not a bot), "
+            f"so I can't get videos from it. Please {_SEND_FILE}, or try the link later.",
+            detail=detail,
+        )
+
+
+class DownloadFailed(StembotError):
+    """Network trouble or YouTube throttling: worth retrying later."""
+
+    code = "download_failed"
+    transient = True
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            "I couldn't download that video from YouTube (network trouble or YouTube is "
+            f"slowing us down). Please try again in a few minutes, or {_SEND_FILE}.",
+            detail=detail,
+        )
+
+
+class YoutubeFailed(StembotError):
+    """YouTube answered, but not with audio we can use (a format or site change on its side)."""
+
+    code = "youtube_failed"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            "YouTube didn't give me the audio of that video (something changed on its side). "
+            f"Please {_SEND_FILE}, or try the link again later.",
+            detail=detail,
+        )
+
+
 def _mmss(seconds: float) -> str:
     total = round(seconds)
     return f"{total // 60}:{total % 60:02d}"

@@ -30,10 +30,11 @@ from shared.intake import build_options
 from shared.redis_server import PrivateRedis
 from shared.storage import build_storage
 from stembot.demo import demo_split
-from worker.main import WorkerStartupError, build_worker
+from worker.main import WorkerStartupError, build_download_worker, build_worker
 
 log = logging.getLogger("stembot")
 T = TypeVar("T")
+QUEUES = ("separate", "download")
 
 
 class StartupError(Exception):
@@ -74,34 +75,54 @@ async def connect(url: str) -> ArqRedis:
         raise StartupError(f"cannot reach Redis at {_safe_url(url)}: {exc}") from exc
 
 
-async def start_worker(settings: Settings, url: str) -> tuple[Worker, asyncio.Task[None]]:
-    """An in-process worker on its own connection pool (arq closes its pool on close())."""
-    worker = build_worker(settings, await connect(url), handle_signals=False)
-    return worker, asyncio.create_task(worker.async_run(), name="worker")
+class Workers:
+    """The separation and download workers, each on its own pool (arq closes it on close)."""
 
+    def __init__(self, settings: Settings, url: str, queues: tuple[str, ...] = QUEUES) -> None:
+        self.settings = settings
+        self.url = url
+        self.queues = queues
+        self.workers: list[Worker] = []
+        self.tasks: list[asyncio.Task[None]] = []
 
-async def stop_worker(worker: Worker, task: asyncio.Task[None]) -> None:
-    """Stop an in-process worker; running jobs are handed back to the queue by arq."""
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    with contextlib.suppress(asyncio.CancelledError):
-        await worker.close()
+    async def build(self, *, handle_signals: bool, burst: bool = False) -> list[Worker]:
+        builders = {"separate": build_worker, "download": build_download_worker}
+        for queue in self.queues:
+            pool = await connect(self.url)
+            self.workers.append(
+                builders[queue](self.settings, pool, handle_signals=handle_signals, burst=burst)
+            )
+        return self.workers
 
+    async def start(self) -> Workers:
+        """Run in this process, for `split` and `run`."""
+        for worker in await self.build(handle_signals=False):
+            self.tasks.append(asyncio.create_task(worker.async_run()))
+        return self
 
-async def race_worker(work: Awaitable[T], worker_task: asyncio.Task[None] | None) -> T:
-    """Await ``work``; if the in-process worker dies first (e.g. no model), raise its error."""
-    if worker_task is None:
-        return await work
-    job = asyncio.ensure_future(work)
-    await asyncio.wait({job, worker_task}, return_when=asyncio.FIRST_COMPLETED)
-    if not job.done():
-        job.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await job
-        worker_task.result()  # raises the worker's start-up error
-        raise StartupError("the in-process worker stopped unexpectedly")
-    return job.result()
+    async def stop(self) -> None:
+        """Running jobs are handed back to the queue by arq."""
+        for task in self.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for worker in self.workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker.close()
+
+    async def race(self, work: Awaitable[T]) -> T:
+        """Await ``work``; if a worker dies first (e.g. no model), raise its error."""
+        job = asyncio.ensure_future(work)
+        await asyncio.wait({job, *self.tasks}, return_when=asyncio.FIRST_COMPLETED)
+        if not job.done():
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+            for task in self.tasks:
+                if task.done():
+                    task.result()  # raises the worker's start-up error
+            raise StartupError("an in-process worker stopped unexpectedly")
+        return job.result()
 
 
 def _safe_url(url: str) -> str:
@@ -112,15 +133,16 @@ def _safe_url(url: str) -> str:
     return url
 
 
-async def cmd_worker(settings: Settings, burst: bool) -> int:
+async def cmd_worker(settings: Settings, burst: bool, queues: tuple[str, ...]) -> int:
     async with redis_pool(settings, private_ok=False) as (_, url):
-        worker = build_worker(settings, await connect(url), burst=burst)
+        workers = Workers(settings, url, queues)
+        built = await workers.build(handle_signals=True, burst=burst)
         try:
-            await worker.main()
+            await asyncio.gather(*(worker.main() for worker in built))
         except asyncio.CancelledError:
             pass  # SIGINT/SIGTERM: arq cancelled its main task and hands back running jobs
         finally:
-            await worker.close()
+            await workers.stop()
     return 0
 
 
@@ -132,24 +154,19 @@ async def cmd_web(settings: Settings) -> int:
 async def cmd_run(settings: Settings) -> int:
     storage = build_storage(settings)
     async with redis_pool(settings, private_ok=True) as (redis, url):
-        worker, worker_task = await start_worker(settings, url)
-        tasks = [
-            worker_task,
-            asyncio.create_task(run_web(settings, storage), name="web"),
-        ]
+        workers = await Workers(settings, url).start()
+        web_task = asyncio.create_task(run_web(settings, storage), name="web")
         log.warning(
             "no bot token configured (STEMBOT_TELEGRAM_TOKEN, STEMBOT_DISCORD_TOKEN): "
             "running the worker and the web server on %s",
             settings.storage.public_url,
         )
         try:
-            await race_worker(demo_split(redis, storage, settings), worker_task)
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                task.result()
+            await workers.race(demo_split(redis, storage, settings))
+            await workers.race(web_task)
         finally:
-            tasks[1].cancel()
-            await stop_worker(worker, worker_task)
+            web_task.cancel()
+            await workers.stop()
     return 0
 
 
@@ -157,7 +174,8 @@ async def cmd_split(settings: Settings, args: argparse.Namespace) -> int:
     options = build_options(settings, model=args.model, stems=args.stems, fmt=args.format)
     storage = build_storage(settings)
     async with redis_pool(settings, private_ok=True) as (redis, url):
-        in_process = await start_worker(settings, url) if settings.redis.redis_url is None else None
+        private = settings.redis.redis_url is None
+        workers = await Workers(settings, url).start() if private else None
         try:
             work = split_file(
                 redis=redis,
@@ -168,10 +186,10 @@ async def cmd_split(settings: Settings, args: argparse.Namespace) -> int:
                 out_dir=Path(args.out),
                 progress=sys.stderr,
             )
-            result, written = await race_worker(work, in_process[1] if in_process else None)
+            result, written = await (workers.race(work) if workers else work)
         finally:
-            if in_process is not None and not in_process[1].done():
-                await stop_worker(*in_process)
+            if workers is not None:
+                await workers.stop()
     for name, path in written.items():
         print(f"{name}: {path}")
     print(f"Download links (valid {settings.storage.link_ttl_h:g} h):")
@@ -185,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     worker = sub.add_parser("worker", help="run a separation worker")
     worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    worker.add_argument(
+        "--queue",
+        action="append",
+        choices=QUEUES,
+        dest="queues",
+        help="which queue(s) to work on (default: both; e.g. download-only hosts)",
+    )
     sub.add_parser("web", help="run the web server")
     sub.add_parser("run", help="run worker, web server and configured bots")
     split = sub.add_parser("split", help="split one audio/video file into stems")
@@ -216,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     if quiet:
         logging.getLogger("arq").setLevel(logging.CRITICAL)
     commands = {
-        "worker": lambda: cmd_worker(settings, args.burst),
+        "worker": lambda: cmd_worker(settings, args.burst, tuple(args.queues or QUEUES)),
         "web": lambda: cmd_web(settings),
         "run": lambda: cmd_run(settings),
         "split": lambda: cmd_split(settings, args),

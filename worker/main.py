@@ -26,6 +26,13 @@ async def separate(ctx: dict[str, Any], key: str, arq_id: str) -> None:
     await JobRun(ctx["deps"], key, arq_id).run()
 
 
+async def on_shutdown(ctx: dict[str, Any]) -> None:
+    """Let the running thread finish (cancelled jobs stop at their next check)."""
+    deps: WorkerDeps | None = ctx.get("deps")
+    if deps is not None:
+        deps.executor.shutdown(wait=True, cancel_futures=True)
+
+
 class WorkerStartupError(RuntimeError):
     """The worker cannot start; the message says what the operator should do."""
 
@@ -66,11 +73,6 @@ def build_worker(
         )
         log.info("worker: ready on queue %s", settings.redis.queue_name)
 
-    async def on_shutdown(ctx: dict[str, Any]) -> None:
-        deps: WorkerDeps | None = ctx.get("deps")
-        if deps is not None:
-            deps.executor.shutdown(wait=True, cancel_futures=True)
-
     return Worker(
         functions=[separate],
         queue_name=settings.redis.queue_name,
@@ -86,6 +88,53 @@ def build_worker(
         allow_abort_jobs=True,
         health_check_interval=30,
         health_check_key=f"{settings.redis.queue_name}:health-check",
+        poll_delay=0.2,
+        job_completion_wait=0,
+    )
+
+
+def build_download_worker(
+    settings: Settings,
+    redis: ArqRedis,
+    *,
+    burst: bool = False,
+    handle_signals: bool = True,
+    progress_interval_s: float = 1.0,
+) -> Worker:
+    """An arq Worker for the download queue: many downloads at once, no model, no GPU."""
+    from worker.download import download
+
+    concurrency = settings.download.download_concurrency
+    queue = settings.redis.download_queue_name
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        ctx["deps"] = WorkerDeps(
+            settings=settings,
+            redis=redis,
+            storage=build_storage(settings),
+            models=None,
+            executor=ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="download"),
+            device="cpu",
+            progress_interval_s=progress_interval_s,
+        )
+        log.info("download worker: ready on queue %s", queue)
+
+    return Worker(
+        functions=[download],
+        queue_name=queue,
+        redis_pool=redis,
+        burst=burst,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        handle_signals=handle_signals,
+        max_jobs=concurrency,
+        # probe + download of a 10-minute track; a stuck transfer is cut by the socket timeout
+        job_timeout=max(300, settings.limits.job_timeout_s // 4),
+        keep_result=0,
+        max_tries=settings.download.download_tries,
+        allow_abort_jobs=True,
+        health_check_interval=30,
+        health_check_key=f"{queue}:health-check",
         poll_delay=0.2,
         job_completion_wait=0,
     )

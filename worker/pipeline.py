@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from arq.connections import ArqRedis
+from arq.worker import Retry
 from redis.asyncio import Redis
 
 from shared import jobs
@@ -38,9 +40,10 @@ class WorkerDeps:
     """What a job needs; built once in the worker's on_startup."""
 
     settings: Settings
-    redis: Redis
+    redis: ArqRedis
     storage: Storage
-    models: ModelCache
+    #: None in a download-only worker.
+    models: ModelCache | None
     executor: Executor
     device: str
     #: Seconds between two progress events of one job.
@@ -68,10 +71,19 @@ async def load_spec(redis: Redis, key: str, arq_id: str) -> JobRequest | None:
 
 
 class JobRun:
-    def __init__(self, deps: WorkerDeps, key: str, arq_id: str) -> None:
+    """The separation stage of a run (the download stage subclasses it)."""
+
+    #: Suffix of this stage's arq job id after the run id.
+    stage_suffix = ""
+
+    def __init__(
+        self, deps: WorkerDeps, key: str, arq_id: str, *, job_try: int = 1, max_tries: int = 1
+    ) -> None:
         self.deps = deps
         self.key = key
         self.arq_id = arq_id
+        self.job_try = job_try
+        self.max_tries = max_tries
         self.stop = threading.Event()
         self.state = JobState.QUEUED
         self.percent: float | None = None
@@ -132,12 +144,13 @@ class JobRun:
         settings = self.deps.settings
         tmp_root = settings.storage.storage_dir / "tmp"
         tmp_root.mkdir(parents=True, exist_ok=True)
-        workdir = tmp_root / self.arq_id
+        workdir = tmp_root / (self.arq_id + self.stage_suffix)
         shutil.rmtree(workdir, ignore_errors=True)  # left by a run of this job that died
         workdir.mkdir()
         ticker = asyncio.create_task(self._ticker())
-        await jobs.broadcast_positions(redis, settings.redis.queue_name)
+        await jobs.broadcast_positions(redis, self.queue_name)
         error: StembotError | None = None
+        result: JobResult | None = None
         try:
             result = await self._work(spec, workdir)
         except asyncio.CancelledError:
@@ -147,7 +160,7 @@ class JobRun:
             aborted = await self._was_aborted()
             timed_out = time.monotonic() - self.started >= settings.limits.job_timeout_s - 1
             if aborted or timed_out:
-                await self._cleanup(workdir, spec)
+                await self._cleanup(workdir, spec, delete_source=True)
                 error = Cancelled() if aborted else TimedOut()
                 state = JobState.CANCELLED if aborted else JobState.FAILED
                 await asyncio.shield(self._fail(error, state))
@@ -155,6 +168,20 @@ class JobRun:
                 shutil.rmtree(workdir, ignore_errors=True)
             raise
         except StembotError as exc:
+            if exc.transient and self.job_try < self.max_tries:
+                ticker.cancel()
+                await self._cleanup(workdir, spec, delete_source=False)
+                base = self.deps.settings.download.download_retry_backoff_s
+                delay = base * 2 ** (self.job_try - 1)
+                log.warning(
+                    "job %s: %s, try %d of %d again in %ss",
+                    self.key,
+                    exc.code,
+                    self.job_try + 1,
+                    self.max_tries,
+                    delay,
+                )
+                raise Retry(defer=delay) from exc
             log.info("job %s failed: %s (%s)", self.key, exc.code, exc)
             error = exc
         except Exception:
@@ -163,10 +190,11 @@ class JobRun:
         finally:
             ticker.cancel()
         # everything temporary is gone before the user hears the outcome
-        await self._cleanup(workdir, spec)
+        handed_over = error is None and result is None
+        await self._cleanup(workdir, spec, delete_source=not handed_over)
         if error is not None:
             await self._fail(error, JobState.FAILED)
-        else:
+        elif result is not None:
             requests = await jobs.finish(redis, self.key, self.arq_id, JobState.DONE, result=result)
             done = ProgressEvent(
                 job_id=self.key, request_ids=[], state=JobState.DONE, percent=100, result=result
@@ -174,11 +202,15 @@ class JobRun:
             await jobs.notify(redis, requests, done)
             await jobs.record_job_time(redis, time.monotonic() - self.started)
             log.info("job %s done in %.1fs", self.key, time.monotonic() - self.started)
-        await jobs.broadcast_positions(redis, settings.redis.queue_name)
+        await jobs.broadcast_positions(redis, self.queue_name)
 
-    async def _cleanup(self, workdir: Path, spec: JobRequest) -> None:
+    @property
+    def queue_name(self) -> str:
+        return self.deps.settings.redis.queue_name
+
+    async def _cleanup(self, workdir: Path, spec: JobRequest, *, delete_source: bool) -> None:
         await asyncio.to_thread(shutil.rmtree, workdir, True)
-        if spec.source.storage_key:
+        if delete_source and spec.source.storage_key:
             await self.deps.storage.delete(spec.source.storage_key)
         log.debug("job %s: run %s cleaned up", self.key, self.arq_id)
 
@@ -200,8 +232,10 @@ class JobRun:
             ),
         )
 
-    async def _work(self, spec: JobRequest, workdir: Path) -> JobResult:
+    async def _work(self, spec: JobRequest, workdir: Path) -> JobResult | None:
+        """The stage's work: a result, or None when the run was handed to the next stage."""
         settings, storage = self.deps.settings, self.deps.storage
+        assert self.deps.models is not None, "a separation worker has models"
         options, source = spec.options, spec.source
         await self.report(JobState.DECODING)
         if source.storage_key is None:

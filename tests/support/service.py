@@ -21,7 +21,7 @@ from shared.jobs import Submitted
 from shared.redis_server import free_port
 from shared.schemas import JobOptions, ProgressEvent
 from shared.storage import Storage, build_storage
-from worker.main import build_worker
+from worker.main import build_download_worker, build_worker
 
 
 @dataclass
@@ -88,6 +88,7 @@ async def running_service(
     settings = Settings(
         redis_url=redis_url,
         queue_name=f"test:queue:{uuid.uuid4().hex[:8]}",
+        download_queue_name=f"test:download:{uuid.uuid4().hex[:8]}",
         storage_dir=storage_dir,
         model_repo=model_repo,
         device="cpu",
@@ -104,16 +105,28 @@ async def running_service(
         handle_signals=False,
         progress_interval_s=0.05,
     )
+    downloader = build_download_worker(
+        settings,
+        await create_pool(RedisSettings.from_dsn(redis_url)),
+        handle_signals=False,
+        progress_interval_s=0.05,
+    )
     runner = web.AppRunner(create_app(settings, storage))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    task = asyncio.create_task(worker.async_run())
+    tasks = [asyncio.create_task(w.async_run()) for w in (worker, downloader)]
     try:
         yield Service(settings, redis, storage, worker, settings.storage.public_url)
+        # let jobs tidy up after their final event (timings, queue positions) before stopping
+        running = [t for w in (worker, downloader) for t in w.tasks.values()]
+        if running:
+            await asyncio.wait(running, timeout=30)
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await worker.close()
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for w in (worker, downloader):
+            await w.close()
         await runner.cleanup()
         await redis.aclose()

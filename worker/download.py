@@ -1,0 +1,91 @@
+"""The download stage of a YouTube run, on its own arq queue.
+
+Downloads are network-bound: they run in a worker of their own (many at once, no GPU slot
+held), so a GPU worker keeps separating while the next song downloads. When the audio is
+stored, the stage records it on the job and queues the separation stage.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from shared import jobs
+from shared.errors import InternalError
+from shared.schemas import JobRequest, JobResult, JobState
+from worker import youtube
+from worker.pipeline import JobRun, WorkerDeps
+
+log = logging.getLogger(__name__)
+
+
+class DownloadRun(JobRun):
+    stage_suffix = jobs.DOWNLOAD_SUFFIX
+
+    @property
+    def queue_name(self) -> str:
+        return self.deps.settings.redis.download_queue_name
+
+    def net_options(self) -> dict[str, Any]:
+        dl = self.deps.settings.download
+        return {
+            "timeout_s": dl.download_socket_timeout_s,
+            "retry_sleep_s": dl.download_retry_backoff_s / 5,
+            "cookies_file": dl.ytdlp_cookies_file,
+            "proxy": dl.ytdlp_proxy.get_secret_value() if dl.ytdlp_proxy else None,
+        }
+
+    async def _work(self, spec: JobRequest, workdir: Path) -> JobResult | None:
+        settings, storage, redis = self.deps.settings, self.deps.storage, self.deps.redis
+        source = spec.source
+        if source.kind != "youtube":
+            raise InternalError()
+        limits = settings.limits
+        await self.report(JobState.DOWNLOADING, 0.0)
+        video = await self.in_thread(
+            youtube.probe_video,
+            source.identity,
+            max_duration_s=limits.max_duration_s,
+            max_bytes=limits.max_upload_bytes,
+            **self.net_options(),
+        )
+        path = await self.in_thread(
+            youtube.download_audio,
+            video,
+            workdir,
+            max_bytes=limits.max_upload_bytes,
+            max_duration_s=limits.max_duration_s,
+            on_progress=self._on_progress(JobState.DOWNLOADING),
+            should_stop=self.stop.is_set,
+            **self.net_options(),
+        )
+        storage_key = await storage.save_upload(path, f"yt-{source.identity}.{self.arq_id}")
+        await redis.hset(  # type: ignore[misc]
+            jobs.job_key(self.key), mapping={"storage_key": storage_key, "title": video.title}
+        )
+        if not await jobs.set_state(redis, self.key, self.arq_id, JobState.QUEUED, None):
+            await storage.delete(storage_key)  # cancelled while downloading
+            return None
+        await redis.enqueue_job(
+            jobs.JOB_FUNCTION,
+            self.key,
+            self.arq_id,
+            _job_id=self.arq_id,
+            _queue_name=settings.redis.queue_name,
+        )
+        log.info("job %s: downloaded %r, queued for separation", self.key, video.title)
+        await jobs.broadcast_positions(redis, settings.redis.queue_name)
+        return None
+
+
+async def download(ctx: dict[str, Any], key: str, arq_id: str) -> None:
+    """arq job: fetch a YouTube video's audio, then queue its separation."""
+    deps: WorkerDeps = ctx["deps"]
+    await DownloadRun(
+        deps,
+        key,
+        arq_id,
+        job_try=ctx.get("job_try", 1),
+        max_tries=deps.settings.download.download_tries,
+    ).run()
