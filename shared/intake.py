@@ -16,6 +16,7 @@ from shared.config import Settings
 from shared.media import ingest_stream, probe
 from shared.schemas import AudioFormat, JobOptions, JobRequest, Source, StemMode
 from shared.storage import Storage
+from shared.youtube import canonical_url, parse_youtube_url
 
 
 def build_options(
@@ -124,8 +125,6 @@ async def submit_youtube(
     Raises the shared.errors rejection for anything that is not a single YouTube video
     link (not a URL, other site, playlist/channel, local or internal address...).
     """
-    from shared.youtube import canonical_url, parse_youtube_url
-
     video_id = parse_youtube_url(url)
     request = JobRequest(
         frontend=frontend,

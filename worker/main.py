@@ -15,6 +15,7 @@ from arq.connections import ArqRedis
 from shared.config import Settings
 from shared.errors import ModelUnavailable
 from shared.storage import build_storage
+from worker.download import download
 from worker.pipeline import JobRun, WorkerDeps
 from worker.separation import ModelCache, pick_device
 
@@ -73,23 +74,17 @@ def build_worker(
         )
         log.info("worker: ready on queue %s", settings.redis.queue_name)
 
-    return Worker(
-        functions=[separate],
-        queue_name=settings.redis.queue_name,
-        redis_pool=redis,
-        burst=burst,
-        on_startup=on_startup,
-        on_shutdown=on_shutdown,
-        handle_signals=handle_signals,
+    return _arq_worker(
+        separate,
+        settings.redis.queue_name,
+        redis,
+        on_startup,
+        # one separation at a time: it uses every core (or the whole GPU)
         max_jobs=1,
         job_timeout=settings.limits.job_timeout_s,
-        keep_result=0,
         max_tries=3,
-        allow_abort_jobs=True,
-        health_check_interval=30,
-        health_check_key=f"{settings.redis.queue_name}:health-check",
-        poll_delay=0.2,
-        job_completion_wait=0,
+        burst=burst,
+        handle_signals=handle_signals,
     )
 
 
@@ -102,8 +97,6 @@ def build_download_worker(
     progress_interval_s: float = 1.0,
 ) -> Worker:
     """An arq Worker for the download queue: many downloads at once, no model, no GPU."""
-    from worker.download import download
-
     concurrency = settings.download.download_concurrency
     queue = settings.redis.download_queue_name
 
@@ -119,19 +112,45 @@ def build_download_worker(
         )
         log.info("download worker: ready on queue %s", queue)
 
+    return _arq_worker(
+        download,
+        queue,
+        redis,
+        on_startup,
+        max_jobs=concurrency,
+        # probe + download of a 10-minute track; a stuck transfer is cut by the socket timeout
+        job_timeout=max(300, settings.limits.job_timeout_s // 4),
+        max_tries=settings.download.download_tries,
+        burst=burst,
+        handle_signals=handle_signals,
+    )
+
+
+def _arq_worker(
+    function: Any,
+    queue: str,
+    redis: ArqRedis,
+    on_startup: Any,
+    *,
+    max_jobs: int,
+    job_timeout: int,
+    max_tries: int,
+    burst: bool,
+    handle_signals: bool,
+) -> Worker:
+    """What both workers share: our own results (keep_result=0), aborts, health key."""
     return Worker(
-        functions=[download],
+        functions=[function],
         queue_name=queue,
         redis_pool=redis,
         burst=burst,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         handle_signals=handle_signals,
-        max_jobs=concurrency,
-        # probe + download of a 10-minute track; a stuck transfer is cut by the socket timeout
-        job_timeout=max(300, settings.limits.job_timeout_s // 4),
+        max_jobs=max_jobs,
+        job_timeout=job_timeout,
         keep_result=0,
-        max_tries=settings.download.download_tries,
+        max_tries=max_tries,
         allow_abort_jobs=True,
         health_check_interval=30,
         health_check_key=f"{queue}:health-check",
