@@ -1,8 +1,9 @@
 """The `stembot` command: builds the dependencies and hands them to each process.
 
-stembot worker            run an arq separation worker (needs STEMBOT_REDIS_URL)
+stembot worker            run the separation and download workers (needs STEMBOT_REDIS_URL)
 stembot web               run the web server (downloads, health)
 stembot split FILE ...    split one song through the queue and a worker, write the stems
+stembot telegram          run the Telegram bot (needs STEMBOT_TELEGRAM_TOKEN)
 stembot run               worker + web (+ each bot whose token is set) in one process
 """
 
@@ -23,6 +24,8 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.exceptions import RedisError
 
 from bots.split import SplitFailed, split_file
+from bots.telegram.app import TelegramStartupError, run_telegram
+from bots.telegram.settings import TelegramSettings
 from bots.web import run_web
 from shared.config import MODELS, Settings, get_settings
 from shared.errors import StembotError
@@ -152,21 +155,43 @@ async def cmd_web(settings: Settings) -> int:
 
 
 async def cmd_run(settings: Settings) -> int:
+    """Workers, web server, and each bot whose token is set, in one process."""
     storage = build_storage(settings)
+    tg = TelegramSettings()
     async with redis_pool(settings, private_ok=True) as (redis, url):
         workers = await Workers(settings, url).start()
-        web_task = asyncio.create_task(run_web(settings, storage), name="web")
-        log.warning(
-            "no bot token configured (STEMBOT_TELEGRAM_TOKEN, STEMBOT_DISCORD_TOKEN): "
-            "running the worker and the web server on %s",
-            settings.storage.public_url,
-        )
+        services = [asyncio.create_task(run_web(settings, storage), name="web")]
+        if tg.telegram_token is not None:
+            services.append(
+                asyncio.create_task(run_telegram(settings, redis, storage, tg), name="telegram")
+            )
         try:
-            await workers.race(demo_split(redis, storage, settings))
-            await workers.race(web_task)
+            if len(services) == 1:
+                log.warning(
+                    "no bot token configured (STEMBOT_TELEGRAM_TOKEN): running the workers "
+                    "and the web server on %s",
+                    settings.storage.public_url,
+                )
+                await workers.race(demo_split(redis, storage, settings))
+            await workers.race(first_to_end(services))
         finally:
-            web_task.cancel()
+            for task in services:
+                task.cancel()
+            await asyncio.gather(*services, return_exceptions=True)
             await workers.stop()
+    return 0
+
+
+async def first_to_end(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait until one of the services stops; raise its error if it failed."""
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        task.result()
+
+
+async def cmd_telegram(settings: Settings) -> int:
+    async with redis_pool(settings, private_ok=False) as (redis, _):
+        await run_telegram(settings, redis, build_storage(settings), TelegramSettings())
     return 0
 
 
@@ -212,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("web", help="run the web server")
     sub.add_parser("run", help="run worker, web server and configured bots")
+    sub.add_parser("telegram", help="run the Telegram bot (needs STEMBOT_TELEGRAM_TOKEN)")
     split = sub.add_parser("split", help="split one audio/video file into stems")
     split.add_argument("source", help="audio or video file, or a YouTube link")
     split.add_argument("--model", choices=MODELS, default=None)
@@ -244,11 +270,12 @@ def main(argv: list[str] | None = None) -> int:
         "worker": lambda: cmd_worker(settings, args.burst, tuple(args.queues or QUEUES)),
         "web": lambda: cmd_web(settings),
         "run": lambda: cmd_run(settings),
+        "telegram": lambda: cmd_telegram(settings),
         "split": lambda: cmd_split(settings, args),
     }
     try:
         return asyncio.run(commands[args.command]())
-    except (StartupError, SplitFailed, WorkerStartupError) as exc:
+    except (StartupError, SplitFailed, WorkerStartupError, TelegramStartupError) as exc:
         print(f"stembot: {exc}", file=sys.stderr)
         return 1
     except StembotError as exc:

@@ -8,15 +8,22 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from bots.telegram.settings import TelegramSettings
 from shared.config import Settings, env_names
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def all_env_names() -> list[str]:
+    """The core's settings and the bots' own sections."""
+    bots = [f"STEMBOT_{n.upper()}" for n in TelegramSettings.model_fields]
+    return [*env_names(), *bots]
+
+
 def test_every_setting_is_documented() -> None:
     example = (ROOT / ".env.example").read_text()
     readme = (ROOT / "README.md").read_text()
-    for name in env_names():
+    for name in all_env_names():
         assert f"#{name}=" in example, f"{name} missing from .env.example"
         assert f"`{name}`" in readme, f"{name} missing from the README's settings table"
 

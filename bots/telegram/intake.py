@@ -1,0 +1,301 @@
+"""From a Telegram message to a job: find the song, answer at once, ask for a mode, submit.
+
+Every rule about the song itself (size cap while reading, probing, length, YouTube links,
+reuse and joining) is the core's (shared.intake); this module adds only Telegram's own limit
+on what bots may download and the conversation around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from html import escape
+from pathlib import Path
+
+from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Message, User
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, RetryAfter, TelegramError
+
+from bots.telegram.delivery import STREAM, Status
+from bots.telegram.deps import BotDeps
+from bots.telegram.messenger import seconds_of
+from bots.telegram.render import mode_markup, progress_text
+from bots.telegram.store import SIX_STEM_MODEL, Mode, Pending
+from bots.telegram.texts import error_text, lang_of, text
+from shared import jobs
+from shared.errors import InternalError, NotAudio, StembotError, TooLarge
+from shared.intake import (
+    build_options,
+    file_chunks,
+    submit_upload,
+    submit_youtube,
+    title_from_filename,
+)
+from shared.schemas import JobOptions, JobState, ProgressEvent
+from shared.youtube import find_url, find_youtube_url, parse_youtube_url
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+MB = 1024 * 1024
+#: Document types that may hold audio; anything else with a declared type is not a song.
+_MAYBE_MEDIA = ("audio/", "video/", "application/ogg", "application/octet-stream")
+
+
+class TooBigForTelegram(Exception):
+    """Telegram's cloud Bot API will not hand the bot a file this large."""
+
+    def __init__(self, size_bytes: int | None, limit_bytes: int) -> None:
+        super().__init__("file over the Bot API download limit")
+        self.size_bytes = size_bytes
+        self.limit_bytes = limit_bytes
+
+
+@dataclass(frozen=True)
+class Song:
+    title: str
+    file_id: str | None = None
+    file_size: int | None = None
+    filename: str | None = None
+    url: str | None = None
+
+
+def find_song(message: Message | None, extra: str | None, lang: str) -> Song | None:
+    """The song in a message (a file with sound, or a YouTube link), or None.
+
+    Raises the core's rejection for a document that is plainly not media, or a link that is
+    not a single YouTube video.
+    """
+    link_text = extra or (message.text or message.caption if message else None)
+    if message is not None:
+        if message.audio:
+            a = message.audio
+            name = a.file_name or f"{a.title or 'audio'}.mp3"
+            return Song(title_from_filename(name), a.file_id, a.file_size, name)
+        if message.voice:
+            v = message.voice
+            title = text(lang, "voice")
+            return Song(title, v.file_id, v.file_size, f"{title}.ogg")
+        if message.video or message.video_note:
+            medium = message.video or message.video_note
+            assert medium is not None
+            name = getattr(medium, "file_name", None) or "video.mp4"
+            return Song(title_from_filename(name), medium.file_id, medium.file_size, name)
+        if message.document:
+            d = message.document
+            if d.mime_type and not d.mime_type.startswith(_MAYBE_MEDIA):
+                raise NotAudio(detail=f"document of type {d.mime_type}")
+            name = d.file_name or "file"
+            return Song(title_from_filename(name), d.file_id, d.file_size, name)
+    url = find_youtube_url(link_text or "") or find_url(link_text or "")
+    if url is None:
+        return None
+    video_id = parse_youtube_url(url)
+    return Song(text(lang, "youtube_title", video_id=video_id), url=url)
+
+
+def check_size(deps: BotDeps, song: Song) -> None:
+    """Reject by the size Telegram declares, before downloading anything."""
+    if song.file_size is None:
+        return
+    tg_limit = deps.tg.download_limit_bytes()
+    if tg_limit is not None and song.file_size > tg_limit:
+        raise TooBigForTelegram(song.file_size, tg_limit)
+    if song.file_size > deps.settings.limits.max_upload_bytes:
+        raise TooLarge(deps.settings.limits.max_upload_bytes, song.file_size)
+
+
+def rejection_text(lang: str, exc: StembotError | TooBigForTelegram) -> str:
+    """Why a song was refused, in the user's language (HTML)."""
+    if isinstance(exc, TooBigForTelegram):
+        limit = exc.limit_bytes // MB
+        if exc.size_bytes is None:
+            return "❌ " + text(lang, "too_big_for_telegram_unknown", limit_mb=limit)
+        size = f"{exc.size_bytes / MB:.1f}"
+        return "❌ " + text(lang, "too_big_for_telegram", size_mb=size, limit_mb=limit)
+    return "❌ " + escape(error_text(lang, exc.code, exc.user_message))
+
+
+async def accept(
+    deps: BotDeps, reply_to: Message, source: Message | None, extra: str | None, user: User
+) -> None:
+    """Answer a song at once: ask for a mode, or go ahead with the user's saved defaults."""
+    lang = lang_of(user.language_code)
+    try:
+        song = find_song(source, extra, lang)
+        if song is None:
+            private = reply_to.chat.type == "private"
+            await _reply(reply_to, text(lang, "nothing_to_do" if private else "stem_usage"))
+            return
+        check_size(deps, song)
+    except (StembotError, TooBigForTelegram) as exc:
+        await _reply(reply_to, rejection_text(lang, exc))
+        return
+    pending = Pending(
+        user_id=user.id,
+        chat_id=reply_to.chat_id,
+        lang=lang,
+        title=song.title,
+        file_id=song.file_id,
+        file_size=song.file_size,
+        filename=song.filename,
+        url=song.url,
+    )
+    prefs = await deps.store.prefs(user.id)
+    if prefs.mode == "ask":
+        status = await _reply(
+            reply_to, text(lang, "choose_mode", title=escape(song.title)), mode_markup(lang)
+        )
+        await deps.store.save_pending(reply_to.chat_id, status.message_id, pending)
+        return
+    status = await _reply(reply_to, _fetching(pending) if song.file_id else _waiting(pending))
+    await start_job(deps, pending, prefs.mode, status.message_id, fetched_shown=True)
+
+
+async def choose_mode(deps: BotDeps, query: CallbackQuery, mode: Mode) -> None:
+    """A mode button under a song: submit it (once, and only for the person who sent it)."""
+    message = query.message
+    if message is None:
+        await query.answer()
+        return
+    lang = lang_of(query.from_user.language_code)
+    pending = await deps.store.peek_pending(message.chat.id, message.message_id)
+    if pending is not None and pending.user_id != query.from_user.id:
+        await query.answer(text(lang, "not_yours"))
+        return
+    pending = await deps.store.take_pending(message.chat.id, message.message_id)
+    await query.answer()
+    if pending is None:  # expired, or a second tap
+        chat_id, message_id = message.chat.id, message.message_id
+        if not await deps.store.request_of(chat_id, message_id):
+            await deps.messenger.edit_now(chat_id, message_id, text(lang, "expired"))
+        return
+    await start_job(deps, pending, mode, message.message_id, fetched_shown=False)
+
+
+async def start_job(
+    deps: BotDeps, pending: Pending, mode: Mode, message_id: int, *, fetched_shown: bool
+) -> None:
+    """Fetch the file from Telegram (links: nothing to fetch), submit it, start following it.
+
+    Whatever goes wrong, the status message ends with the reason.
+    """
+    prefs = await deps.store.prefs(pending.user_id)
+    lang, chat_id = pending.lang, pending.chat_id
+    status = Status("", chat_id, message_id, pending.user_id, lang, pending.title, prefs.files)
+    try:
+        options = build_options(
+            deps.settings,
+            model=SIX_STEM_MODEL if mode == "6" else prefs.model or deps.four_stem_default,
+            stems="vocals" if mode == "2" else "all",
+            fmt=prefs.format,
+        )
+        if not fetched_shown:
+            first = _waiting(pending) if pending.url else _fetching(pending)
+            await deps.messenger.edit_now(chat_id, message_id, first)
+        submitted = await _submit(deps, pending, options, status)
+    except (StembotError, TooBigForTelegram) as exc:
+        reason = rejection_text(lang, exc)
+    except Exception as exc:
+        error = InternalError()
+        if isinstance(exc, TelegramError):
+            log.warning("telegram: cannot fetch a file (%s), reference %s", exc, error.reference)
+        else:
+            log.exception("telegram: submitting failed, reference %s", error.reference)
+        reason = rejection_text(lang, error)
+    else:
+        await _follow(deps, replace(status, request_id=submitted.request_id), submitted)
+        return
+    await deps.messenger.edit_now(chat_id, message_id, f"🎵 {escape(pending.title)}\n{reason}")
+
+
+async def _submit(
+    deps: BotDeps, pending: Pending, options: JobOptions, status: Status
+) -> jobs.Submitted:
+    user_id = f"telegram:{pending.user_id}"
+    if pending.url is not None:
+        return await submit_youtube(
+            redis=deps.redis,
+            settings=deps.settings,
+            url=pending.url,
+            frontend="telegram",
+            user_id=user_id,
+            reply_to=STREAM,
+            options=options,
+            context=status.context(),
+        )
+    assert pending.file_id is not None
+    return await submit_upload(
+        redis=deps.redis,
+        storage=deps.storage,
+        settings=deps.settings,
+        chunks=telegram_chunks(deps, pending.file_id),
+        filename=pending.filename or "file",
+        frontend="telegram",
+        user_id=user_id,
+        reply_to=STREAM,
+        options=options,
+        context=status.context(),
+    )
+
+
+async def _follow(deps: BotDeps, status: Status, submitted: jobs.Submitted) -> None:
+    """Hand the request to delivery with its first state: queued, or a result from the cache."""
+    rid = submitted.request_id
+    if submitted.result is not None:  # the same song and options were split recently
+        first = ProgressEvent(
+            job_id=submitted.job_id, request_ids=[rid], state=JobState.DONE, result=submitted.result
+        )
+    else:
+        await deps.store.link(status.user_id, status.chat_id, status.message_id, rid)
+        first = ProgressEvent(
+            job_id=submitted.job_id,
+            request_ids=[rid],
+            state=JobState.QUEUED,
+            position=submitted.position,
+            eta_s=submitted.eta_s,
+        )
+    await deps.delivery.follow(status, first)
+
+
+async def telegram_chunks(deps: BotDeps, file_id: str) -> AsyncIterator[bytes]:
+    """The file's bytes: read in place from a local Bot API server, else downloaded."""
+    bot: Bot = deps.messenger.bot
+    try:
+        tg_file = await bot.get_file(file_id)
+    except BadRequest as exc:
+        if "too big" in exc.message.lower():
+            raise TooBigForTelegram(None, deps.tg.download_limit_bytes() or 0) from None
+        raise
+    path = tg_file.file_path or ""
+    if path and not path.startswith(("http://", "https://")):
+        async for chunk in file_chunks(Path(path)):
+            yield chunk
+        return
+    data = await tg_file.download_as_bytearray()
+    view = memoryview(data)
+    for start in range(0, len(view), CHUNK):
+        yield bytes(view[start : start + CHUNK])
+
+
+def _fetching(pending: Pending) -> str:
+    return text(pending.lang, "fetching", title=escape(pending.title))
+
+
+def _waiting(pending: Pending) -> str:
+    event = ProgressEvent(job_id="", request_ids=[], state=JobState.QUEUED)
+    return progress_text(pending.lang, pending.title, event)
+
+
+async def _reply(to: Message, body: str, markup: InlineKeyboardMarkup | None = None) -> Message:
+    """Answer a message, waiting out Telegram's flood control (a few times at most)."""
+    for _ in range(3):
+        try:
+            return await to.reply_text(
+                body, parse_mode=ParseMode.HTML, reply_markup=markup, do_quote=True
+            )
+        except RetryAfter as exc:
+            await asyncio.sleep(seconds_of(exc.retry_after))
+    return await to.reply_text(body, parse_mode=ParseMode.HTML, reply_markup=markup, do_quote=True)

@@ -1,0 +1,153 @@
+"""Writing to Telegram at a bounded rate.
+
+Edits of one message are at least ``telegram_edit_interval_s`` apart; a chat is held back as
+long as Telegram's RetryAfter says. A message that cannot be edited (deleted, too old, the bot
+blocked) is reported as False, not raised; RetryAfter and network errors are raised for the
+caller to retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dtm
+import logging
+import secrets
+import time
+
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+
+from bots.telegram.settings import TelegramSettings
+from shared.config import Settings
+from shared.errors import SourceGone
+from shared.schemas import JobResult, StemFile
+from shared.storage import Storage
+
+log = logging.getLogger(__name__)
+
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+EDIT_NOW_ATTEMPTS = 6
+
+
+def seconds_of(period: int | float | dtm.timedelta) -> float:
+    """RetryAfter.retry_after in seconds (python-telegram-bot gives int or timedelta)."""
+    return period.total_seconds() if isinstance(period, dtm.timedelta) else float(period)
+
+
+class Messenger:
+    def __init__(
+        self, bot: Bot, tg: TelegramSettings, settings: Settings, storage: Storage
+    ) -> None:
+        self.bot, self.tg, self.settings, self.storage = bot, tg, settings, storage
+        self._next_edit: dict[tuple[int, int], float] = {}
+        self._chat_pause: dict[int, float] = {}
+
+    # --- pacing --------------------------------------------------------------------------
+
+    async def wait_turn(self, chat_id: int, message_id: int) -> None:
+        """Until this message may be edited again and its chat is not held back."""
+        while True:
+            now = time.monotonic()
+            until = max(
+                self._next_edit.get((chat_id, message_id), 0.0),
+                self._chat_pause.get(chat_id, 0.0),
+            )
+            if until <= now:
+                return
+            await asyncio.sleep(until - now)
+
+    def pause(self, chat_id: int, exc: RetryAfter) -> None:
+        """Hold a chat back as long as Telegram's flood control asks."""
+        delay = seconds_of(exc.retry_after)
+        log.info("telegram: flood control, waiting %.0f s before writing to a chat", delay)
+        until = time.monotonic() + delay
+        self._chat_pause[chat_id] = max(until, self._chat_pause.get(chat_id, 0.0))
+
+    def hold(self, chat_id: int, message_id: int, seconds: float) -> None:
+        """Edit this message no sooner than ``seconds`` from now (backing off)."""
+        self._next_edit[(chat_id, message_id)] = time.monotonic() + seconds
+
+    def release(self, chat_id: int, message_id: int) -> None:
+        """Forget a message's pacing (it will not be edited again)."""
+        self._next_edit.pop((chat_id, message_id), None)
+
+    # --- writing -------------------------------------------------------------------------
+
+    async def edit(
+        self, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup | None
+    ) -> bool:
+        """Edit a message (HTML); False when it cannot be (deleted, too old, bot blocked)."""
+        try:
+            await self.bot.edit_message_text(
+                text,
+                chat_id=chat_id,
+                message_id=message_id,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+                link_preview_options=_NO_PREVIEW,
+            )
+        except BadRequest as exc:
+            if "not modified" in exc.message.lower():
+                return True
+            log.info("telegram: cannot edit a status message: %s", exc.message)
+            return False
+        except Forbidden as exc:
+            log.info("telegram: not allowed to write to a chat: %s", exc.message)
+            return False
+        finally:
+            self.hold(chat_id, message_id, self.tg.telegram_edit_interval_s)
+        return True
+
+    async def edit_now(
+        self, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup | None = None
+    ) -> None:
+        """Edit as soon as allowed, waiting out flood control; never raises a Telegram error."""
+        for attempt in range(1, EDIT_NOW_ATTEMPTS + 1):
+            await self.wait_turn(chat_id, message_id)
+            try:
+                await self.edit(chat_id, message_id, text, markup)
+                return
+            except RetryAfter as exc:
+                self.pause(chat_id, exc)
+            except NetworkError as exc:  # BadRequest and Forbidden are handled by edit()
+                log.warning("telegram: edit failed (%s), retrying", type(exc).__name__)
+                self.hold(chat_id, message_id, 2.0**attempt)
+        log.error("telegram: gave up editing a status message")
+
+    async def send(self, chat_id: int, text: str) -> None:
+        """Post a new message (HTML) where the status message cannot be edited any more."""
+        try:
+            await self.bot.send_message(
+                chat_id, text, parse_mode=ParseMode.HTML, link_preview_options=_NO_PREVIEW
+            )
+        except (BadRequest, Forbidden) as exc:
+            log.info("telegram: cannot post to a chat: %s", exc.message)
+
+    async def send_stem(
+        self, chat_id: int, reply_to: int, result: JobResult, stem: StemFile
+    ) -> None:
+        """Send one stem as an audio file, if it fits Telegram's upload limit."""
+        if stem.size_bytes > self.tg.upload_limit_bytes():
+            return
+        tmp = self.settings.storage.storage_dir / "tmp" / f"telegram-{secrets.token_hex(6)}"
+        try:
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            await self.storage.fetch_job_file(result.key, stem.filename, tmp)
+            data = await asyncio.to_thread(tmp.read_bytes)
+        except SourceGone:
+            return  # expired meanwhile: the links say so too
+        finally:
+            await asyncio.to_thread(tmp.unlink, True)
+        ext = stem.filename.rsplit(".", 1)[-1]
+        title = "".join(c if c.isprintable() and c not in '/\\"' else "_" for c in result.title)
+        try:
+            await self.bot.send_audio(
+                chat_id,
+                audio=data,
+                filename=f"{title} - {stem.name}.{ext}",
+                title=f"{result.title} ({stem.name})",
+                reply_parameters=ReplyParameters(reply_to, allow_sending_without_reply=True),
+            )
+        except (BadRequest, Forbidden) as exc:
+            log.info("telegram: cannot send the %s stem: %s", stem.name, exc.message)

@@ -1,0 +1,93 @@
+"""Fixtures: the real service (Redis, worker, web server), the fake Bot API, the bot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bots.telegram.app import run_telegram
+from bots.telegram.settings import TelegramSettings
+from shared.config import Settings
+from shared.redis_server import PrivateRedis
+from tests.bots.telegram.fake_bot_api import TOKEN, FakeBotApi
+from tests.support.service import Service, running_service
+
+EDIT_INTERVAL_S = 0.3
+
+
+@pytest.fixture
+async def service(
+    redis_server: PrivateRedis, storage_dir: Path, model_repo: Path
+) -> AsyncIterator[Service]:
+    async with running_service(redis_server.url, storage_dir, model_repo) as svc:
+        await svc.redis.flushall()
+        yield svc
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotApi]:
+    fake = FakeBotApi()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+def tg_settings(api: FakeBotApi, **overrides: Any) -> TelegramSettings:
+    values: dict[str, Any] = {
+        "telegram_token": TOKEN,
+        "telegram_api_url": api.url,
+        "telegram_local_mode": False,  # behave like the cloud Bot API (20 MB downloads)
+        "telegram_webhook_url": None,
+        "telegram_webhook_secret": None,
+        "telegram_send_audio": True,
+        "telegram_edit_interval_s": EDIT_INTERVAL_S,
+    }
+    return TelegramSettings(_env_file=None, **(values | overrides))  # type: ignore[call-arg]
+
+
+@dataclass
+class BotRunner:
+    """Runs ``run_telegram`` (the real entry point) as a task, as many times as a test likes."""
+
+    api: FakeBotApi
+    service: Service
+    runs: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self, settings: Settings | None = None, **overrides: Any) -> TelegramSettings:
+        tg = tg_settings(self.api, **overrides)
+        svc = self.service
+        settings = settings or svc.settings
+        task = asyncio.create_task(run_telegram(settings, svc.redis, svc.storage, tg))
+        self.runs.append(task)
+        ready = "setWebhook" if tg.telegram_webhook_url else "getUpdates"
+        seen = len(self.api.of(ready))
+        await self.api.wait_for(
+            lambda: task.done() or len(self.api.of(ready)) > seen, what="the bot to start"
+        )
+        if task.done():
+            task.result()  # raise what stopped it
+        return tg
+
+    async def stop(self) -> None:
+        """Stop the running bot as SIGTERM would (cancel run_telegram); it must exit cleanly."""
+        task = self.runs[-1]
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@pytest.fixture
+async def bot(api: FakeBotApi, service: Service) -> AsyncIterator[BotRunner]:
+    runner = BotRunner(api, service)
+    yield runner
+    for task in runner.runs:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

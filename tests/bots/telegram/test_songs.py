@@ -1,0 +1,227 @@
+"""Songs through the real bot, worker and web server: what the user sees in the chat."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import logging
+import re
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bots.telegram.store import Store
+from tests.bots.telegram.conftest import EDIT_INTERVAL_S, BotRunner
+from tests.bots.telegram.fake_bot_api import (
+    TOKEN,
+    FakeBotApi,
+    Shown,
+    audio,
+    group_chat,
+    is_final,
+    private_chat,
+    user,
+    voice,
+)
+from tests.support.audio import make_audio
+from tests.support.service import Service
+
+ANA = user(1001, "Ana", "en")
+BOB = user(1002, "Bob", "en")
+LENA = user(1003, "Lena", "de-AT")
+CANCEL = {"inline_keyboard": [[{"text": "Cancel", "callback_data": "cancel"}]]}
+LINK = re.compile(r'<a href="([^"]+)">([^<]+)</a>')
+
+
+async def ask(
+    api: FakeBotApi, sender: dict[str, object], text: str, chat: dict | None = None
+) -> Shown:
+    """Send a command; return the bot's answer."""
+    sent = api.send(chat or private_chat(sender), sender, text)
+    return await api.wait_for(lambda: api.reply_to(sent), what=f"the answer to {text}")
+
+
+async def test_song_mode_choice_progress_and_links(
+    bot: BotRunner,
+    api: FakeBotApi,
+    service: Service,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await bot.start()
+    song = make_audio(tmp_path / "My Song.mp3", seconds=20.0)
+    sent = api.send(private_chat(ANA), ANA, audio=audio(api, song))
+
+    status = await api.wait_for(lambda: api.reply_to(sent), what="the status message")
+    assert status.text == "🎵 My Song\nHow should I split it?"
+    assert status.buttons == ["4 stems", "Vocals + instrumental", "6 stems"]
+
+    query = api.press(ANA, status, "Vocals + instrumental")
+    await api.wait_for(lambda: is_final(status), what="the final message")
+    assert api.toasts(query) == [""]
+
+    texts = status.texts
+    assert texts[1] == "🎵 My Song\n📥 Getting the file from Telegram…"
+    progress = re.compile(
+        r"🎵 My Song\n(⏳ In the queue: .*|🔎 Reading the audio…|💾 Encoding the stems…"
+        r"|🎛 Separating [█░]{12} \d+%( · about \d+ s left)?)"
+    )
+    for shown in texts[2:-1]:
+        assert progress.fullmatch(shown), shown
+    assert any("🎛 Separating" in shown for shown in texts), texts
+    for _, shown, markup in status.versions[2:-1]:
+        assert markup == CANCEL, shown  # a Cancel button while queued or running
+    last = texts[-1]
+    assert status.markup is None
+    lines = last.splitlines()
+    assert lines[:3] == ["✅ Done: My Song", "htdemucs · Vocals + instrumental · MP3", ""]
+    expiry = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 24 * 3600))
+    assert lines[3].startswith(f"Download links, valid until {expiry} ")
+    assert lines[3].endswith(" UTC:")
+    links = LINK.findall(last)
+    assert [name for _, name in links] == ["vocals", "instrumental", "all stems (zip)"]
+    async with aiohttp.ClientSession() as http:
+        for url, _ in links:
+            url = url.replace("&amp;", "&")
+            assert url.startswith(service.base_url + "/files/")
+            async with http.get(url) as resp:
+                assert resp.status == 200
+
+    # edits of one message are at least the interval apart
+    times = [at for at, _, _ in status.versions[1:]]
+    assert all(b - a >= EDIT_INTERVAL_S * 0.95 for a, b in itertools.pairwise(times))
+
+    # the stems also come as audio files, once each, answering the status message
+    await api.wait_for(lambda: len(api.of("sendAudio")) == 2, what="two audio files")
+    files = [s.audio for s in api.messages(ANA["id"]) if s.audio]
+    assert [(f[0], f[2]) for f in files] == [
+        ("My Song - vocals.mp3", "My Song (vocals)"),
+        ("My Song - instrumental.mp3", "My Song (instrumental)"),
+    ]
+    assert all(s.reply_to == status.message_id for s in api.messages(ANA["id"]) if s.audio)
+
+    assert (await ask(api, ANA, "/status")).text == "You have no songs in progress."
+    assert TOKEN not in caplog.text
+
+
+async def test_saved_defaults_go_ahead_and_flood_control_is_honoured(
+    bot: BotRunner, api: FakeBotApi, tmp_path: Path
+) -> None:
+    await bot.start()
+    commands = api.of("setMyCommands")
+    assert [c.params.get("language_code") for c in commands] == [None, "de"]
+    names = [c["command"] for c in commands[0].params["commands"]]
+    assert names == ["start", "help", "settings", "status", "cancel", "stem"]
+
+    panel = await ask(api, ANA, "/settings")
+    assert panel.text is not None and "Mode: Ask each time" in panel.text
+    api.press(ANA, panel, "4 stems")
+    await api.wait_for(lambda: "Mode: 4 stems" in (panel.text or ""), what="mode saved")
+    api.press(ANA, panel, "FLAC")
+    await api.wait_for(lambda: "Format: FLAC" in (panel.text or ""), what="format saved")
+    assert "✓ 4 stems" in panel.buttons and "✓ FLAC" in panel.buttons
+
+    api.flood("editMessageText", retry_after=1)
+    song = make_audio(tmp_path / "memo.ogg", seconds=4.0, channels=1)
+    sent = api.send(private_chat(ANA), ANA, voice=voice(api, song))
+    status = await api.wait_for(lambda: api.reply_to(sent), what="the status message")
+    assert status.versions[0][1] == "🎵 Voice message\n📥 Getting the file from Telegram…"
+    assert status.versions[0][2] is None  # no mode question: the saved defaults apply
+
+    await api.wait_for(lambda: is_final(status), what="the final message")
+    edits = [
+        c for c in api.of("editMessageText") if c.params["message_id"] == str(status.message_id)
+    ]
+    assert edits[0].status == 429
+    assert edits[1].at - edits[0].at >= 1.0  # waited as long as Telegram said
+    assert sum(t.startswith("✅") for t in status.texts) == 1
+    assert status.texts[-1].splitlines()[:2] == [
+        "✅ Done: Voice message",
+        "htdemucs · 4 stems · FLAC",
+    ]
+    await api.wait_for(lambda: len(api.of("sendAudio")) == 4, what="four audio files")
+    names = [s.audio[0] for s in api.messages(ANA["id"]) if s.audio]
+    assert names == [f"Voice message - {s}.flac" for s in ("drums", "bass", "other", "vocals")]
+
+
+async def test_group_stem_command_and_a_cached_result(
+    bot: BotRunner, api: FakeBotApi, service: Service, tmp_path: Path
+) -> None:
+    await bot.start()
+    group = group_chat()
+    song = make_audio(tmp_path / "Riff.wav", seconds=3.0)
+    posted = api.send(group, ANA, audio=audio(api, song, "audio/wav"))
+
+    usage = await ask(api, ANA, "/stem", group)
+    assert usage.text == (
+        "Reply to a message with a song with /stem, or send /stem followed by a YouTube link."
+    )
+    command = api.send(group, ANA, "/stem@stems_test_bot", reply_to=posted)
+    status = await api.wait_for(lambda: api.reply_to(command), what="the status message")
+    assert status.buttons == ["4 stems", "Vocals + instrumental", "6 stems"]
+
+    query = api.press(BOB, status, "4 stems")
+    await api.wait_for(lambda: api.toasts(query), what="Bob's answer")
+    assert api.toasts(query) == ["Only the person who sent this song can do that."]
+    api.press(ANA, status, "4 stems")
+    await api.wait_for(lambda: is_final(status), what="the final message")
+    assert status.texts[-1].startswith("✅ Done: Riff\nhtdemucs · 4 stems · MP3")
+    assert status.texts[1] == "🎵 Riff\n📥 Getting the file from Telegram…"
+
+    # the same song again: answered from the cache, no second separation
+    again = api.send(group, BOB, "/stem", reply_to=posted)
+    second = await api.wait_for(lambda: api.reply_to(again), what="the second status")
+    api.press(BOB, second, "4 stems")
+    await api.wait_for(lambda: is_final(second), what="the cached result")
+    assert second.texts[1:] == ["🎵 Riff\n📥 Getting the file from Telegram…", status.texts[-1]]
+    await api.wait_for(lambda: len(api.of("sendAudio")) == 8, what="the files, twice")
+    # nothing answered the plain audio message in the group
+    assert all(s.reply_to != posted["message_id"] for s in api.messages(group["id"]))
+
+
+async def test_youtube_link_waits_in_the_queue_until_cancelled(
+    bot: BotRunner, api: FakeBotApi, service: Service
+) -> None:
+    # no download worker takes this queue: the links wait there (and we need no network)
+    settings = copy.deepcopy(service.settings)
+    settings.redis.download_queue_name = "test:download:nobody"
+    await bot.start(settings)
+    store = Store(service.redis)
+    await store.set_pref(ANA["id"], "mode", "4")
+    await store.set_pref(LENA["id"], "mode", "2")
+
+    sent = api.send(private_chat(ANA), ANA, "listen: https://youtu.be/dQw4w9WgXcQ!")
+    status = await api.wait_for(lambda: api.reply_to(sent), what="the status message")
+    queued = "🎵 YouTube video dQw4w9WgXcQ\n⏳ In the queue: next up · about 1 min 00 s"
+    await api.wait_for(lambda: status.text == queued, what="the queue position")
+    assert status.markup == CANCEL
+
+    query = api.press(BOB, status, "Cancel")
+    await api.wait_for(lambda: api.toasts(query), what="Bob's answer")
+    assert api.toasts(query) == ["Only the person who sent this song can do that."]
+    query = api.press(ANA, status, "Cancel")
+    await api.wait_for(lambda: is_final(status), what="cancelled")
+    assert api.toasts(query) == ["Cancelling…"]
+    assert status.text == "🎵 YouTube video dQw4w9WgXcQ\n🚫 Cancelled. Nothing was kept."
+    assert (await ask(api, ANA, "/status")).text == "You have no songs in progress."
+
+    # in German, and with /cancel
+    sent = api.send(private_chat(LENA), LENA, "https://www.youtube.com/watch?v=aaaaaaaaaaa&t=3")
+    status = await api.wait_for(lambda: api.reply_to(sent), what="the status message")
+    await api.wait_for(lambda: "Warteschlange" in (status.text or ""), what="queued")
+    # (Ana's cancelled run still counts in the position until a worker drops it)
+    assert re.fullmatch(
+        r"🎵 YouTube-Video aaaaaaaaaaa\n⏳ In der Warteschlange: "
+        r"(als Nächstes dran|\d+ vor dir) · etwa \d+ Min\. \d\d s",
+        status.text or "",
+    )
+    assert status.buttons == ["Abbrechen"]
+    listing = await ask(api, LENA, "/status")
+    assert listing.text == "Deine laufenden Songs:\n• YouTube-Video aaaaaaaaaaa: wartet"
+    assert (await ask(api, LENA, "/cancel")).text == "Abgebrochen: 1."
+    await api.wait_for(lambda: is_final(status), what="cancelled")
+    assert status.text == "🎵 YouTube-Video aaaaaaaaaaa\n🚫 Abgebrochen. Nichts wurde aufbewahrt."
+    assert (await ask(api, LENA, "/cancel")).text == "Nichts zum Abbrechen."
