@@ -72,8 +72,8 @@ async def test_song_mode_choice_progress_and_links(
     for shown in texts[2:-1]:
         assert progress.fullmatch(shown), shown
     assert any("🎛 Separating" in shown for shown in texts), texts
-    for _, shown, markup in status.versions[2:-1]:
-        assert markup == CANCEL, shown  # a Cancel button while queued or running
+    for _, version_text, markup in status.versions[2:-1]:
+        assert markup == CANCEL, version_text  # a Cancel button while queued or running
     last = texts[-1]
     assert status.markup is None
     lines = last.splitlines()
