@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from shared import jobs
+from shared.config import Settings
 from shared.errors import InternalError
 from shared.schemas import JobRequest, JobResult, JobState
 from worker import youtube
@@ -20,12 +21,21 @@ from worker.pipeline import JobRun, WorkerDeps
 log = logging.getLogger(__name__)
 
 
+def download_timeout_s(settings: Settings) -> int:
+    """Probe + download of a 10-minute track; a stuck transfer is cut by the socket timeout."""
+    return max(300, settings.limits.job_timeout_s // 4)
+
+
 class DownloadRun(JobRun):
     stage_suffix = jobs.DOWNLOAD_SUFFIX
 
     @property
     def queue_name(self) -> str:
         return self.deps.settings.redis.download_queue_name
+
+    @property
+    def timeout_s(self) -> int:
+        return download_timeout_s(self.deps.settings)
 
     def net_options(self) -> dict[str, Any]:
         dl = self.deps.settings.download

@@ -15,7 +15,7 @@ from arq.connections import ArqRedis
 from shared.config import Settings
 from shared.errors import ModelUnavailable
 from shared.storage import build_storage
-from worker.download import download
+from worker.download import download, download_timeout_s
 from worker.pipeline import JobRun, WorkerDeps
 from worker.separation import ModelCache, pick_device
 
@@ -118,8 +118,7 @@ def build_download_worker(
         redis,
         on_startup,
         max_jobs=concurrency,
-        # probe + download of a 10-minute track; a stuck transfer is cut by the socket timeout
-        job_timeout=max(300, settings.limits.job_timeout_s // 4),
+        job_timeout=download_timeout_s(settings),
         max_tries=settings.download.download_tries,
         burst=burst,
         handle_signals=handle_signals,

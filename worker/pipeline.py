@@ -158,7 +158,7 @@ class JobRun:
             self.stop.set()  # the Demucs thread stops at its next segment
             log.info("job %s: run %s cancelled", self.key, self.arq_id)
             aborted = await self._was_aborted()
-            timed_out = time.monotonic() - self.started >= settings.limits.job_timeout_s - 1
+            timed_out = time.monotonic() - self.started >= self.timeout_s - 1
             if aborted or timed_out:
                 await self._cleanup(workdir, spec, delete_source=True)
                 error = Cancelled() if aborted else TimedOut()
@@ -207,6 +207,11 @@ class JobRun:
     @property
     def queue_name(self) -> str:
         return self.deps.settings.redis.queue_name
+
+    @property
+    def timeout_s(self) -> int:
+        """arq's limit for this stage; when it cancels us, the user hears "timed out"."""
+        return self.deps.settings.limits.job_timeout_s
 
     async def _cleanup(self, workdir: Path, spec: JobRequest, *, delete_source: bool) -> None:
         await asyncio.to_thread(shutil.rmtree, workdir, True)

@@ -199,3 +199,19 @@ async def test_too_large_is_rejected_while_reading(service: Service, tmp_path: P
     assert "The limit is 0.5 MB" in info.value.user_message
     assert service.uploads() == []
     assert service.tmp_leftovers() == []
+
+
+async def test_a_job_over_its_time_limit_is_stopped_and_the_user_told(
+    redis_server: PrivateRedis, storage_dir: Path, model_repo: Path, tmp_path: Path
+) -> None:
+    async with running_service(redis_server.url, storage_dir, model_repo, job_timeout_s=2) as svc:
+        song = make_audio(tmp_path / "long.wav", seconds=120.0)
+        _, stream = await svc.submit(song)
+        final = (await svc.events_until_final(stream, timeout_s=60))[-1]
+        assert (final.state, final.error_code, final.error_message) == (
+            JobState.FAILED,
+            "timed_out",
+            "This job took too long and was stopped. Please try again later.",
+        )
+        assert svc.uploads() == []
+        assert svc.tmp_leftovers() == []
