@@ -129,7 +129,8 @@ class FakeBotApi:
         files: dict[str, tuple[str, bytes]] = {}
         for name, value in (await request.post()).items():
             if isinstance(value, web.FileField):
-                files[name] = (value.filename, value.file.read())
+                with value.file:  # aiohttp spools uploads to temp files it never closes
+                    files[name] = (value.filename, value.file.read())
             elif name in _JSON_PARAMS:
                 params[name] = json.loads(str(value))
             else:
