@@ -8,20 +8,20 @@ import logging
 import re
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from aiohttp import web
 
 from shared.config import Settings
+from shared.health import HealthCheck
 from shared.links import LinkCheck, verify
 from shared.storage import LocalStorage, Storage, file_path
 
 log = logging.getLogger(__name__)
 
 #: A health check: True when healthy. Named after the function (``check_redis`` -> "redis").
-HealthCheck = Callable[[], Awaitable[bool]]
 
 STORAGE = web.AppKey("storage", LocalStorage)
 CHECKS = web.AppKey("checks", tuple[HealthCheck, ...])
@@ -158,9 +158,11 @@ def create_app(
     return app
 
 
-async def run_web(settings: Settings, storage: LocalStorage) -> None:
+async def run_web(
+    settings: Settings, storage: LocalStorage, checks: Sequence[HealthCheck] = ()
+) -> None:
     """Serve on ``web_host:web_port`` until cancelled."""
-    runner = web.AppRunner(create_app(settings, storage), access_log=None)
+    runner = web.AppRunner(create_app(settings, storage, checks=checks), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.web.web_host, settings.web.web_port)

@@ -29,6 +29,7 @@ from bots.telegram.settings import TelegramSettings
 from bots.web import run_web
 from shared.config import MODELS, Settings, get_settings
 from shared.errors import StembotError
+from shared.health import service_checks
 from shared.intake import build_options
 from shared.redis_server import PrivateRedis
 from shared.storage import build_storage
@@ -150,7 +151,11 @@ async def cmd_worker(settings: Settings, burst: bool, queues: tuple[str, ...]) -
 
 
 async def cmd_web(settings: Settings) -> int:
-    await run_web(settings, build_storage(settings))
+    if settings.redis.redis_url is None:  # downloads only; nothing to check
+        await run_web(settings, build_storage(settings))
+        return 0
+    async with redis_pool(settings, private_ok=False) as (redis, _):
+        await run_web(settings, build_storage(settings), service_checks(redis, settings))
     return 0
 
 
@@ -160,7 +165,8 @@ async def cmd_run(settings: Settings) -> int:
     tg = TelegramSettings()
     async with redis_pool(settings, private_ok=True) as (redis, url):
         workers = await Workers(settings, url).start()
-        services = [asyncio.create_task(run_web(settings, storage), name="web")]
+        checks = service_checks(redis, settings)
+        services = [asyncio.create_task(run_web(settings, storage, checks), name="web")]
         if tg.telegram_token is not None:
             services.append(
                 asyncio.create_task(run_telegram(settings, redis, storage, tg), name="telegram")
