@@ -20,7 +20,7 @@ from shared.intake import build_options, file_chunks, submit_upload
 from shared.jobs import Submitted
 from shared.redis_server import free_port
 from shared.schemas import JobOptions, ProgressEvent
-from shared.storage import Storage, build_storage
+from shared.storage import LocalStorage, build_storage
 from worker.main import build_download_worker, build_worker
 
 
@@ -28,7 +28,7 @@ from worker.main import build_download_worker, build_worker
 class Service:
     settings: Settings
     redis: ArqRedis
-    storage: Storage
+    storage: LocalStorage
     worker: Worker
     base_url: str
 
