@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -65,34 +66,34 @@ async def submit_upload(
     tmp_dir = settings.storage.storage_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = tmp_dir / f"upload-{secrets.token_hex(8)}"
+    request_id = uuid.uuid4().hex
     try:
         sha256, size = await ingest_stream(chunks, tmp, max_bytes=settings.limits.max_upload_bytes)
         info = await probe(tmp, max_duration_s=settings.limits.max_duration_s)
-        request = JobRequest(
-            frontend=frontend,
-            user_id=user_id,
-            reply_to=reply_to,
-            options=options,
-            context=context or {},
-            source=Source(
-                kind="upload",
-                identity=sha256,
-                title=title_from_filename(filename),
-                size_bytes=size,
-                duration_s=info.duration_s,
-                # one stored copy per request: jobs with other options may share the bytes
-                storage_key=None,
-            ),
-        )
-        storage_key = await storage.save_upload(tmp, f"{sha256}.{request.request_id}")
+        # one stored copy per request: jobs with other options may share the same bytes
+        storage_key = await storage.save_upload(tmp, f"{sha256}.{request_id}")
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-    request = request.model_copy(
-        update={"source": request.source.model_copy(update={"storage_key": storage_key})}
+    source = Source(
+        kind="upload",
+        identity=sha256,
+        title=title_from_filename(filename),
+        size_bytes=size,
+        duration_s=info.duration_s,
+        storage_key=storage_key,
+    )
+    request = JobRequest(
+        request_id=request_id,
+        frontend=frontend,
+        user_id=user_id,
+        reply_to=reply_to,
+        options=options,
+        context=context or {},
+        source=source,
     )
     try:
-        submitted = await jobs.submit(redis, request, queue_name=settings.redis.queue_name)
+        submitted = await _submit(redis, settings, request)
     except BaseException:
         await storage.delete(storage_key)
         raise
@@ -100,6 +101,15 @@ async def submit_upload(
         # answered from the cache or joined a run that has its own copy of the bytes
         await storage.delete(storage_key)
     return submitted
+
+
+async def _submit(redis: ArqRedis, settings: Settings, request: JobRequest) -> jobs.Submitted:
+    return await jobs.submit(
+        redis,
+        request,
+        queue_name=settings.redis.queue_name,
+        download_queue=settings.redis.download_queue_name,
+    )
 
 
 async def file_chunks(path: Path, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
@@ -126,19 +136,13 @@ async def submit_youtube(
     link (not a URL, other site, playlist/channel, local or internal address...).
     """
     video_id = parse_youtube_url(url)
+    source = Source(kind="youtube", identity=video_id, title=video_id, url=canonical_url(video_id))
     request = JobRequest(
         frontend=frontend,
         user_id=user_id,
         reply_to=reply_to,
         options=options,
         context=context or {},
-        source=Source(
-            kind="youtube", identity=video_id, title=video_id, url=canonical_url(video_id)
-        ),
+        source=source,
     )
-    return await jobs.submit(
-        redis,
-        request,
-        queue_name=settings.redis.queue_name,
-        download_queue=settings.redis.download_queue_name,
-    )
+    return await _submit(redis, settings, request)
