@@ -22,9 +22,15 @@ from worker.separation import ModelCache, pick_device
 log = logging.getLogger(__name__)
 
 
+#: Tries of a separation whose worker died (SIGKILL, OOM killer, power loss) before we give up.
+SEPARATION_TRIES = 3
+
+
 async def separate(ctx: dict[str, Any], key: str, arq_id: str) -> None:
     """arq job: run one separation (see worker.pipeline)."""
-    await JobRun(ctx["deps"], key, arq_id).run()
+    await JobRun(
+        ctx["deps"], key, arq_id, job_try=ctx.get("job_try", 1), max_tries=SEPARATION_TRIES
+    ).run()
 
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -137,7 +143,11 @@ def _arq_worker(
     burst: bool,
     handle_signals: bool,
 ) -> Worker:
-    """What both workers share: our own results (keep_result=0), aborts, health key."""
+    """What both workers share: our own results (keep_result=0), aborts, health key.
+
+    arq gets one try more than the job allows itself: past its limit arq drops a job without
+    calling it, so the job's own extra try is where the user hears that it gave up.
+    """
     return Worker(
         functions=[function],
         queue_name=queue,
@@ -149,7 +159,7 @@ def _arq_worker(
         max_jobs=max_jobs,
         job_timeout=job_timeout,
         keep_result=0,
-        max_tries=max_tries,
+        max_tries=max_tries + 1,
         allow_abort_jobs=True,
         health_check_interval=30,
         health_check_key=f"{queue}:health-check",

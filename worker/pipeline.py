@@ -141,10 +141,20 @@ class JobRun:
         if spec is None:
             log.info("job %s: run %s superseded or cancelled, skipping", self.key, self.arq_id)
             return
-        settings = self.deps.settings
-        tmp_root = settings.storage.storage_dir / "tmp"
-        tmp_root.mkdir(parents=True, exist_ok=True)
-        workdir = tmp_root / (self.arq_id + self.stage_suffix)
+        if self.job_try > self.max_tries:  # every try so far died with its worker
+            gave_up = InternalError()
+            log.error(
+                "job %s: run %s gave up after %d tries, reference %s",
+                self.key,
+                self.arq_id,
+                self.max_tries,
+                gave_up.reference,
+            )
+            await self._cleanup(self._workdir(), spec, delete_source=True)
+            await self._fail(gave_up, JobState.FAILED)
+            return
+        workdir = self._workdir()
+        workdir.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(workdir, ignore_errors=True)  # left by a run of this job that died
         workdir.mkdir()
         ticker = asyncio.create_task(self._ticker())
@@ -207,6 +217,9 @@ class JobRun:
     @property
     def queue_name(self) -> str:
         return self.deps.settings.redis.queue_name
+
+    def _workdir(self) -> Path:
+        return self.deps.settings.storage.storage_dir / "tmp" / (self.arq_id + self.stage_suffix)
 
     @property
     def timeout_s(self) -> int:

@@ -215,3 +215,33 @@ async def test_a_job_over_its_time_limit_is_stopped_and_the_user_told(
         )
         assert svc.uploads() == []
         assert svc.tmp_leftovers() == []
+
+
+async def test_a_run_whose_workers_kept_dying_fails_with_a_reference(
+    service: Service, tmp_path: Path
+) -> None:
+    """arq re-runs a job whose worker died; past our tries the user hears it, not silence."""
+    song = make_audio(tmp_path / "a.wav", seconds=2.0)
+    queue = service.settings.redis.queue_name
+    service.settings.redis.queue_name = "test:no-worker-here"  # park the first try
+    try:
+        submitted, stream = await service.submit(song)
+    finally:
+        service.settings.redis.queue_name = queue
+    arq_id = (await service.redis.hget(jobs.job_key(submitted.job_id), "arq_id")).decode()
+    await service.redis.delete(f"arq:job:{arq_id}")
+    # what a worker sees after three tries that died with their workers (arq counts them)
+    await service.redis.enqueue_job(
+        jobs.JOB_FUNCTION,
+        submitted.job_id,
+        arq_id,
+        _job_id=arq_id,
+        _queue_name=queue,
+        _job_try=4,
+    )
+    final = (await service.events_until_final(stream))[-1]
+    assert final.state == JobState.FAILED
+    assert final.error_code == "internal"
+    assert (final.error_message or "").startswith("Something went wrong on our side (reference ")
+    assert service.uploads() == []
+    assert service.tmp_leftovers() == []
