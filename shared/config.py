@@ -147,6 +147,9 @@ class LogSettings(BaseSettings):
     model_config = _section()
 
     log_level: str = "INFO"
+    log_json: bool = Field(
+        default=False, description="One JSON object per log line (for log collectors)."
+    )
 
 
 SECTIONS: tuple[type[BaseSettings], ...] = (

@@ -31,6 +31,7 @@ from shared.config import MODELS, Settings, get_settings
 from shared.errors import StembotError
 from shared.health import service_checks
 from shared.intake import build_options
+from shared.logs import setup_logging
 from shared.redis_server import PrivateRedis
 from shared.storage import build_storage
 from stembot.demo import demo_split
@@ -266,10 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stembot: invalid settings: {exc}", file=sys.stderr)
         return 2
     quiet = args.command == "split"  # the progress line and one-line errors say it all
-    logging.basicConfig(
-        level=logging.CRITICAL if quiet else settings.log.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging("CRITICAL" if quiet else settings.log.log_level, json_lines=settings.log.log_json)
     if quiet:
         logging.getLogger("arq").setLevel(logging.CRITICAL)
     commands = {

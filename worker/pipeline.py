@@ -96,6 +96,12 @@ class JobRun:
     async def report(self, state: JobState, percent: float | None = None) -> None:
         if state != self.state:
             self._stage_started = time.monotonic()
+            log.info(
+                "job %s: %s",
+                self.key,
+                state.value,
+                extra={"job_id": self.key, "run_id": self.arq_id, "state": state.value},
+            )
         self.state, self.percent = state, percent
         await self._send()
 
