@@ -95,23 +95,29 @@ async def split_file(
         raise SplitFailed(f"No such file: {source}")
     reply_to = f"stembot:events:cli:{uuid.uuid4().hex}"
     line = ProgressLine(progress)
-    common = {
-        "redis": redis,
-        "settings": settings,
-        "frontend": "cli",
-        "user_id": f"cli:{getpass.getuser()}",
-        "reply_to": reply_to,
-        "options": options,
-    }
+    user_id = f"cli:{getpass.getuser()}"
     try:
         if is_url:
-            submitted = await submit_youtube(url=source, **common)  # type: ignore[arg-type]
+            submitted = await submit_youtube(
+                redis=redis,
+                settings=settings,
+                url=source,
+                frontend="cli",
+                user_id=user_id,
+                reply_to=reply_to,
+                options=options,
+            )
         else:
             submitted = await submit_upload(
+                redis=redis,
                 storage=storage,
+                settings=settings,
                 chunks=file_chunks(path),
                 filename=path.name,
-                **common,  # type: ignore[arg-type]
+                frontend="cli",
+                user_id=user_id,
+                reply_to=reply_to,
+                options=options,
             )
         result = submitted.result
         if result is None:
