@@ -19,6 +19,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 from arq.connections import ArqRedis
@@ -136,17 +137,11 @@ async def submit(
         if request.source.kind == "youtube":
             if download_queue is None:
                 raise ValueError("a YouTube source needs the download queue")
-            await redis.enqueue_job(
-                DOWNLOAD_FUNCTION,
-                key,
-                arq_id,
-                _job_id=arq_id + DOWNLOAD_SUFFIX,
-                _queue_name=download_queue,
+            await enqueue_fifo(
+                redis, DOWNLOAD_FUNCTION, key, arq_id, arq_id + DOWNLOAD_SUFFIX, download_queue
             )
         else:
-            await redis.enqueue_job(
-                JOB_FUNCTION, key, arq_id, _job_id=arq_id, _queue_name=queue_name
-            )
+            await enqueue_fifo(redis, JOB_FUNCTION, key, arq_id, arq_id, queue_name)
     position, eta = await queue_position(redis, arq_id, queue_name=queue_name)
     if position is None and download_queue is not None:
         position, eta = await queue_position(
@@ -225,14 +220,46 @@ def cancel_key(arq_id: str) -> str:
     return f"{PREFIX}cancel:{arq_id}"
 
 
+# The next free score of a queue: now, or one ms after the last one handed out.
+_NEXT_SCORE = """
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local score = math.max(tonumber(ARGV[1]), last + 1)
+redis.call('SET', KEYS[1], score, 'PX', 86400000)
+return score
+"""
+
+
+async def enqueue_fifo(
+    redis: ArqRedis, function: str, key: str, arq_id: str, job_id: str, queue_name: str
+) -> None:
+    """Enqueue so that runs start in the order they were submitted.
+
+    arq scores a job with its enqueue time in ms and workers take the lowest score first,
+    ties in job-id order: two submissions in the same millisecond would start in the order
+    of their random ids. Each gets a score of its own (at most a few ms ahead of the clock).
+    """
+    score = await redis.eval(  # type: ignore[misc]
+        _NEXT_SCORE, 1, f"{PREFIX}score:{queue_name}", str(int(time.time() * 1000))
+    )
+    await redis.enqueue_job(
+        function,
+        key,
+        arq_id,
+        _job_id=job_id,
+        _queue_name=queue_name,
+        _defer_until=datetime.fromtimestamp(int(score) / 1000, tz=UTC),
+    )
+
+
 async def notify(redis: Redis, requests: list[JobRequest], event: ProgressEvent) -> None:
     await events.publish(redis, [(r.reply_to, r.request_id) for r in requests], event)
 
 
 async def waiting_arq_ids(redis: Redis, queue_name: str) -> list[str]:
     """arq job ids in the queue that no worker has started yet, oldest first."""
-    now_ms = int(time.time() * 1000) + 1  # arq rounds its scores to the nearest ms
-    ids = [i.decode() for i in await redis.zrangebyscore(queue_name, "-inf", now_ms)]
+    # Every entry, also those a few ms ahead of the clock (see enqueue_fifo); arq's retries
+    # put a job back with a later score, which is its real place in the line too.
+    ids = [i.decode() for i in await redis.zrangebyscore(queue_name, "-inf", "+inf")]
     if not ids:
         return []
     async with redis.pipeline(transaction=False) as pipe:

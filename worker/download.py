@@ -8,10 +8,11 @@ stored, the stage records it on the job and queues the separation stage.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
-from shared import jobs
+from shared import jobs, metrics
 from shared.config import Settings
 from shared.errors import InternalError
 from shared.schemas import JobRequest, JobResult, JobState
@@ -60,6 +61,7 @@ class DownloadRun(JobRun):
             max_bytes=limits.max_upload_bytes,
             **self.net_options(),
         )
+        started = time.monotonic()
         path = await self.in_thread(
             youtube.download_audio,
             video,
@@ -70,6 +72,13 @@ class DownloadRun(JobRun):
             should_stop=self.stop.is_set,
             **self.net_options(),
         )
+        await metrics.add(
+            redis,
+            {
+                "stembot_download_seconds_total": time.monotonic() - started,
+                "stembot_downloads_total": 1.0,
+            },
+        )
         storage_key = await storage.save_upload(path, f"yt-{source.identity}.{self.arq_id}")
         await redis.hset(  # type: ignore[misc]
             jobs.job_key(self.key), mapping={"storage_key": storage_key, "title": video.title}
@@ -77,12 +86,8 @@ class DownloadRun(JobRun):
         if not await jobs.set_state(redis, self.key, self.arq_id, JobState.QUEUED, None):
             await storage.delete(storage_key)  # cancelled while downloading
             return None
-        await redis.enqueue_job(
-            jobs.JOB_FUNCTION,
-            self.key,
-            self.arq_id,
-            _job_id=self.arq_id,
-            _queue_name=settings.redis.queue_name,
+        await jobs.enqueue_fifo(
+            redis, jobs.JOB_FUNCTION, self.key, self.arq_id, self.arq_id, settings.redis.queue_name
         )
         log.info("job %s: downloaded %r, queued for separation", self.key, video.title)
         await jobs.broadcast_positions(redis, settings.redis.queue_name)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
+import arq.utils
 import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import abort_jobs_ss, in_progress_key_prefix
@@ -68,6 +70,23 @@ async def test_first_request_is_queued_with_position(arq_redis: ArqRedis) -> Non
     assert (second.outcome, second.position) == ("queued", 1)
     assert second.eta_s == pytest.approx(2 * jobs.DEFAULT_JOB_S)
     assert await arq_redis.zcard(QUEUE) == 2
+
+
+async def test_runs_submitted_in_one_millisecond_keep_their_order(
+    arq_redis: ArqRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A clock that stands still: every submission lands in the same millisecond.
+    now = time.time()
+    monkeypatch.setattr(arq.utils, "time", lambda: now)
+    monkeypatch.setattr(jobs, "time", SimpleNamespace(time=lambda: now))
+    submitted = [
+        await jobs.submit(arq_redis, make_request(f"{i:064x}", user=f"u{i}"), queue_name=QUEUE)
+        for i in range(20)
+    ]
+    assert [s.position for s in submitted] == list(range(20))
+    # The order the queue holds is the order arq's workers take jobs in (lowest score first).
+    taken = [i.decode().split(".")[0] for i in await arq_redis.zrange(QUEUE, 0, -1)]
+    assert taken == [s.job_id for s in submitted]
 
 
 async def test_same_song_and_options_joins_the_run(arq_redis: ArqRedis) -> None:
