@@ -8,7 +8,7 @@ import logging
 import re
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import PurePosixPath
 from urllib.parse import quote
 
@@ -136,6 +136,7 @@ def create_app(
     storage: LocalStorage,
     *,
     checks: Sequence[HealthCheck] = (),
+    metrics: Callable[[], Awaitable[str]] | None = None,
     run_cleanup: bool = True,
 ) -> web.Application:
     """Downloads at ``/files/{job_key}/{filename}`` (GET, HEAD) and ``/healthz``."""
@@ -144,6 +145,19 @@ def create_app(
     app[CHECKS] = tuple(checks)
     app.router.add_get("/files/{job_key}/{filename}", download)
     app.router.add_get("/healthz", healthz)
+    if metrics is not None:
+        render = metrics
+
+        async def metrics_handler(request: web.Request) -> web.Response:
+            """Prometheus text exposition format."""
+            return web.Response(
+                text=await render(),
+                content_type="text/plain",
+                charset="utf-8",
+                headers={"Cache-Control": "no-store"},
+            )
+
+        app.router.add_get("/metrics", metrics_handler)
     interval = settings.storage.cleanup_interval_s
     if run_cleanup and interval > 0:
 
@@ -159,10 +173,14 @@ def create_app(
 
 
 async def run_web(
-    settings: Settings, storage: LocalStorage, checks: Sequence[HealthCheck] = ()
+    settings: Settings,
+    storage: LocalStorage,
+    checks: Sequence[HealthCheck] = (),
+    metrics: Callable[[], Awaitable[str]] | None = None,
 ) -> None:
     """Serve on ``web_host:web_port`` until cancelled."""
-    runner = web.AppRunner(create_app(settings, storage, checks=checks), access_log=None)
+    app = create_app(settings, storage, checks=checks, metrics=metrics)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.web.web_host, settings.web.web_port)

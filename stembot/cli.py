@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,6 +28,7 @@ from bots.split import SplitFailed, split_file
 from bots.telegram.app import TelegramStartupError, run_telegram
 from bots.telegram.settings import TelegramSettings
 from bots.web import run_web
+from shared import metrics
 from shared.config import MODELS, Settings, get_settings
 from shared.errors import StembotError
 from shared.health import service_checks
@@ -156,7 +158,12 @@ async def cmd_web(settings: Settings) -> int:
         await run_web(settings, build_storage(settings))
         return 0
     async with redis_pool(settings, private_ok=False) as (redis, _):
-        await run_web(settings, build_storage(settings), service_checks(redis, settings))
+        await run_web(
+            settings,
+            build_storage(settings),
+            service_checks(redis, settings),
+            metrics=partial(metrics.render, redis, settings),
+        )
     return 0
 
 
@@ -167,7 +174,8 @@ async def cmd_run(settings: Settings) -> int:
     async with redis_pool(settings, private_ok=True) as (redis, url):
         workers = await Workers(settings, url).start()
         checks = service_checks(redis, settings)
-        services = [asyncio.create_task(run_web(settings, storage, checks), name="web")]
+        web = run_web(settings, storage, checks, metrics=partial(metrics.render, redis, settings))
+        services = [asyncio.create_task(web, name="web")]
         if tg.telegram_token is not None:
             services.append(
                 asyncio.create_task(run_telegram(settings, redis, storage, tg), name="telegram")

@@ -22,7 +22,7 @@ from arq.connections import ArqRedis
 from arq.worker import Retry
 from redis.asyncio import Redis
 
-from shared import jobs
+from shared import jobs, metrics
 from shared.config import Settings
 from shared.errors import Cancelled, InternalError, StembotError, TimedOut
 from shared.media import probe
@@ -211,12 +211,13 @@ class JobRun:
         if error is not None:
             await self._fail(error, JobState.FAILED)
         elif result is not None:
+            await jobs.record_job_time(redis, time.monotonic() - self.started)
+            await metrics.add(redis, {metrics.series("stembot_jobs_total", state="done"): 1.0})
             requests = await jobs.finish(redis, self.key, self.arq_id, JobState.DONE, result=result)
             done = ProgressEvent(
                 job_id=self.key, request_ids=[], state=JobState.DONE, percent=100, result=result
             )
             await jobs.notify(redis, requests, done)
-            await jobs.record_job_time(redis, time.monotonic() - self.started)
             log.info("job %s done in %.1fs", self.key, time.monotonic() - self.started)
         await jobs.broadcast_positions(redis, self.queue_name)
 
@@ -243,6 +244,10 @@ class JobRun:
 
     async def _fail(self, error: StembotError, state: JobState) -> None:
         redis = self.deps.redis
+        counts = {metrics.series("stembot_jobs_total", state=state.value): 1.0}
+        if state == JobState.FAILED:
+            counts[metrics.series("stembot_job_failures_total", reason=error.code)] = 1.0
+        await metrics.add(redis, counts)
         requests = await jobs.finish(redis, self.key, self.arq_id, state, error_code=error.code)
         await jobs.notify(
             redis,
@@ -276,6 +281,7 @@ class JobRun:
         )
 
         await self.report(JobState.SEPARATING, 0.0)
+        separation_started = time.monotonic()
         stems = await self.in_thread(
             separate,
             model,
@@ -288,6 +294,13 @@ class JobRun:
             should_stop=self.stop.is_set,
         )
         del wav
+        await metrics.add(
+            self.deps.redis,
+            {
+                "stembot_separation_seconds_total": time.monotonic() - separation_started,
+                "stembot_separated_audio_seconds_total": info.duration_s,
+            },
+        )
         stems = mix_stems(stems, options.stems)
 
         await self.report(JobState.ENCODING)
