@@ -23,8 +23,9 @@ from telegram import Update
 from telegram.error import InvalidToken, NetworkError
 from telegram.ext import Application, ApplicationBuilder
 
+from bots.delivery import Delivery
 from bots.telegram.commands import register_commands
-from bots.telegram.delivery import Delivery
+from bots.telegram.delivery import Status, telegram_delivery
 from bots.telegram.deps import KEY, BotDeps
 from bots.telegram.handlers import add_handlers
 from bots.telegram.messenger import Messenger
@@ -69,7 +70,7 @@ def build_application(
     app = builder.build()
     store = Store(redis)
     messenger = Messenger(app.bot, tg, settings, storage)
-    delivery = Delivery(redis, store, messenger, tg)
+    delivery = telegram_delivery(redis, store, messenger, tg)
     app.bot_data[KEY] = BotDeps(settings, tg, redis, storage, store, messenger, delivery)
     add_handlers(app)
     return app
@@ -125,7 +126,7 @@ async def run_telegram(
             await _stop(app, delivery, runner)
 
 
-async def _stop(app: TelegramApp, delivery: Delivery, runner: web.AppRunner | None) -> None:
+async def _stop(app: TelegramApp, delivery: Delivery[Status], runner: web.AppRunner | None) -> None:
     """Stop taking updates, let running handlers finish, then stop delivery and the bot."""
     if app.updater is not None and app.updater.running:
         await app.updater.stop()

@@ -8,7 +8,8 @@ from typing import Any
 from arq.connections import ArqRedis
 from telegram.ext import Application, CallbackContext
 
-from bots.telegram.delivery import Delivery
+from bots.delivery import Delivery
+from bots.telegram.delivery import Status
 from bots.telegram.messenger import Messenger
 from bots.telegram.settings import TelegramSettings
 from bots.telegram.store import SIX_STEM_MODEL, Store
@@ -26,7 +27,7 @@ class BotDeps:
     storage: Storage
     store: Store
     messenger: Messenger
-    delivery: Delivery
+    delivery: Delivery[Status]
 
     @classmethod
     def of(cls, context: CallbackContext[Any, Any, Any, Any]) -> BotDeps:

@@ -12,12 +12,12 @@ import asyncio
 import datetime as dtm
 import logging
 import secrets
-import time
 
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
+from bots.delivery import Pacer
 from bots.telegram.settings import TelegramSettings
 from shared.config import Settings
 from shared.errors import SourceGone
@@ -40,37 +40,11 @@ class Messenger:
         self, bot: Bot, tg: TelegramSettings, settings: Settings, storage: Storage
     ) -> None:
         self.bot, self.tg, self.settings, self.storage = bot, tg, settings, storage
-        self._next_edit: dict[tuple[int, int], float] = {}
-        self._chat_pause: dict[int, float] = {}
-
-    # --- pacing --------------------------------------------------------------------------
-
-    async def wait_turn(self, chat_id: int, message_id: int) -> None:
-        """Until this message may be edited again and its chat is not held back."""
-        while True:
-            now = time.monotonic()
-            until = max(
-                self._next_edit.get((chat_id, message_id), 0.0),
-                self._chat_pause.get(chat_id, 0.0),
-            )
-            if until <= now:
-                return
-            await asyncio.sleep(until - now)
+        self.pacer = Pacer(tg.telegram_edit_interval_s)
 
     def pause(self, chat_id: int, exc: RetryAfter) -> None:
         """Hold a chat back as long as Telegram's flood control asks."""
-        delay = seconds_of(exc.retry_after)
-        log.info("telegram: flood control, waiting %.0f s before writing to a chat", delay)
-        until = time.monotonic() + delay
-        self._chat_pause[chat_id] = max(until, self._chat_pause.get(chat_id, 0.0))
-
-    def hold(self, chat_id: int, message_id: int, seconds: float) -> None:
-        """Edit this message no sooner than ``seconds`` from now (backing off)."""
-        self._next_edit[(chat_id, message_id)] = time.monotonic() + seconds
-
-    def release(self, chat_id: int, message_id: int) -> None:
-        """Forget a message's pacing (it will not be edited again)."""
-        self._next_edit.pop((chat_id, message_id), None)
+        self.pacer.pause(chat_id, seconds_of(exc.retry_after))
 
     # --- writing -------------------------------------------------------------------------
 
@@ -96,7 +70,7 @@ class Messenger:
             log.info("telegram: not allowed to write to a chat: %s", exc.message)
             return False
         finally:
-            self.hold(chat_id, message_id, self.tg.telegram_edit_interval_s)
+            self.pacer.hold(chat_id, message_id)
         return True
 
     async def edit_now(
@@ -104,7 +78,7 @@ class Messenger:
     ) -> None:
         """Edit as soon as allowed, waiting out flood control; never raises a Telegram error."""
         for attempt in range(1, EDIT_NOW_ATTEMPTS + 1):
-            await self.wait_turn(chat_id, message_id)
+            await self.pacer.wait_turn(chat_id, message_id)
             try:
                 await self.edit(chat_id, message_id, text, markup)
                 return
@@ -112,7 +86,7 @@ class Messenger:
                 self.pause(chat_id, exc)
             except NetworkError as exc:  # BadRequest and Forbidden are handled by edit()
                 log.warning("telegram: edit failed (%s), retrying", type(exc).__name__)
-                self.hold(chat_id, message_id, 2.0**attempt)
+                self.pacer.hold(chat_id, message_id, 2.0**attempt)
         log.error("telegram: gave up editing a status message")
 
     async def send(self, chat_id: int, text: str) -> None:

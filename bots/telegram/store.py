@@ -6,7 +6,7 @@ Keys (all prefixed ``stembot:telegram:``):
 ``pending:<chat>:<message>``  a song waiting for its mode button (JSON, 1 h)
 ``message:<chat>:<message>``  the request id a status message follows (for Cancel)
 ``active:<user>``             set of the user's request ids not finished yet
-``final:<request id>``        hash of what of the final message went out already
+``final:<request id>``        what of the final message went out (bots.delivery.Parts)
 """
 
 from __future__ import annotations
@@ -120,16 +120,3 @@ class Store:
     async def forget(self, user_id: int, *request_ids: str) -> None:
         if request_ids:
             await self.redis.srem(_key("active", user_id), *request_ids)  # type: ignore[misc]
-
-    # --- the final message, once -----------------------------------------------------------
-
-    async def delivered(self, request_id: str) -> set[str]:
-        """Parts of the final message already sent: "text", "audio:<stem>", "complete"."""
-        raw = await self.redis.hkeys(_key("final", request_id))  # type: ignore[misc]
-        return {k.decode() for k in raw}
-
-    async def mark_delivered(self, request_id: str, part: str) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(_key("final", request_id), part, "1")
-            pipe.expire(_key("final", request_id), REQUEST_TTL_S)
-            await pipe.execute()
