@@ -1,0 +1,1 @@
+"""The Discord bot: /stem, the "Split stems" message menu, a Cancel button, progress."""

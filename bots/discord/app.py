@@ -1,0 +1,171 @@
+"""The Discord bot: a discord.py client with /stem, the "Split stems" message menu and the
+Cancel button, wired to the shared core and to progress delivery.
+
+:func:`run_discord` logs in, syncs the commands (to one server when
+STEMBOT_DISCORD_SYNC_GUILD_ID is set, else globally) and stays connected to the gateway.
+The bot needs no privileged intent: slash commands and menus bring their own data.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+import discord
+from arq.connections import ArqRedis
+from discord import app_commands
+
+from bots.delivery import Delivery, Pacer
+from bots.discord import intake, render
+from bots.discord.cancel import CancelButton
+from bots.discord.deps import DiscordDeps
+from bots.discord.presenter import DiscordPresenter
+from bots.discord.settings import DiscordSettings
+from shared.config import Settings
+from shared.storage import Storage
+
+log = logging.getLogger(__name__)
+
+
+class DiscordStartupError(Exception):
+    """The bot cannot start: no token, a rejected token, or Discord unreachable."""
+
+
+def _choices(options: dict[str, str]) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=label[:100], value=value) for value, label in options.items()]
+
+
+STEMS = _choices({value: label for value, (label, _, _) in render.STEM_CHOICES.items()})
+MODELS = _choices(render.MODEL_CHOICES)
+FORMATS = _choices(render.FORMAT_CHOICES)
+
+
+@app_commands.command(name="stem", description="Split a song into stems (vocals, drums, bass…)")
+@app_commands.describe(
+    file="An audio or video file",
+    url="A YouTube video link",
+    stems="Which stems (default: all 4)",
+    model="Speed vs quality (default: htdemucs)",
+    format="Audio format of the stems (default: mp3)",
+)
+@app_commands.choices(stems=STEMS, model=MODELS, format=FORMATS)
+@app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+@app_commands.allowed_installs(guilds=True, users=False)
+async def stem_command(
+    interaction: discord.Interaction,
+    file: discord.Attachment | None = None,
+    url: str | None = None,
+    stems: app_commands.Choice[str] | None = None,
+    model: app_commands.Choice[str] | None = None,
+    format: app_commands.Choice[str] | None = None,
+) -> None:
+    """/stem: split an attached file or a YouTube video."""
+    choice = intake.Choice(
+        model=model.value if model else None,
+        stems=stems.value if stems else "all",
+        fmt=format.value if format else "mp3",
+    )
+    await intake.stem_command(interaction, file, url, choice)
+
+
+@app_commands.context_menu(name="Split stems")
+@app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+@app_commands.allowed_installs(guilds=True, users=False)
+async def split_menu(interaction: discord.Interaction, message: discord.Message) -> None:
+    """Apps → Split stems on a message with an audio file or a YouTube link."""
+    await intake.split_message(interaction, message)
+
+
+class StemBot(discord.Client):
+    def __init__(
+        self,
+        settings: Settings,
+        ds: DiscordSettings,
+        redis: ArqRedis,
+        storage: Storage,
+    ) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # not privileged: servers' upload limits and channels
+        super().__init__(intents=intents, max_messages=None)
+        self.tree = app_commands.CommandTree(self)
+        self.tree.add_command(stem_command)
+        self.tree.add_command(split_menu)
+        self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
+        self.settings, self.ds, self.redis, self.storage = settings, ds, redis, storage
+        self.presenter = DiscordPresenter(self, ds, settings, storage)
+        self.delivery = Delivery(redis, self.presenter, Pacer(ds.discord_edit_interval_s))
+        self._deps: DiscordDeps | None = None
+
+    @property
+    def deps(self) -> DiscordDeps:
+        assert self._deps is not None, "setup_hook has not run"
+        return self._deps
+
+    async def setup_hook(self) -> None:
+        http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600, sock_read=60))
+        self._deps = DiscordDeps(
+            self.settings, self.ds, self.redis, self.storage, http, self.presenter, self.delivery
+        )
+        self.add_dynamic_items(CancelButton)
+        await self.delivery.start()
+
+    async def sync_commands(self) -> None:
+        guild_id = self.ds.discord_sync_guild_id
+        if guild_id is None:
+            synced = await self.tree.sync()
+        else:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+        where = f"server {guild_id}" if guild_id else "all servers"
+        log.info("discord: %d commands synced to %s", len(synced), where)
+
+    async def close(self) -> None:
+        await self.delivery.stop()
+        if self._deps is not None:
+            await self._deps.http.close()
+        await super().close()
+
+    async def _on_tree_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """A handler raised: logged with a reference, and the user is told."""
+        from shared.errors import InternalError
+
+        reference = InternalError().reference
+        log.error("discord: a command failed, reference %s", reference, exc_info=error)
+        embed = render.refusal(render.SOMETHING_WRONG.format(reference=reference))
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(embed=embed, ephemeral=True)
+            else:
+                await interaction.response.send_message(embed=embed, ephemeral=True)
+        except discord.HTTPException:
+            pass
+
+
+def token_of(ds: DiscordSettings) -> str:
+    if ds.discord_token is None:
+        raise DiscordStartupError("STEMBOT_DISCORD_TOKEN is not set")
+    return ds.discord_token.get_secret_value()
+
+
+async def run_discord(
+    settings: Settings, redis: ArqRedis, storage: Storage, ds: DiscordSettings | None = None
+) -> None:
+    """Run the bot until cancelled; pending progress resumes on the next start."""
+    ds = ds or DiscordSettings()
+    token = token_of(ds)
+    bot = StemBot(settings, ds, redis, storage)
+    try:
+        try:
+            await bot.login(token)
+        except discord.LoginFailure:
+            raise DiscordStartupError("Discord rejected STEMBOT_DISCORD_TOKEN") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise DiscordStartupError(f"cannot reach Discord: {type(exc).__name__}") from None
+        await bot.sync_commands()
+        log.info("discord: logged in as %s", bot.user)
+        await bot.connect(reconnect=True)
+    finally:
+        await bot.close()

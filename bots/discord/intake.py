@@ -1,0 +1,280 @@
+"""From an interaction to a job: check the request, acknowledge it, submit it, follow it.
+
+Quick refusals (wrong options, a file that is plainly too large or not audio, a link that is
+not a single YouTube video, missing channel permissions) are answered at once, privately.
+Everything else is acknowledged within Discord's 3 seconds (a public deferred response) and
+becomes the one status message; a refusal found later (an unreadable file, too long) replaces
+it with a private message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+
+import aiohttp
+import discord
+
+from bots.discord import render
+from bots.discord.deps import DiscordDeps, deps_of
+from bots.discord.presenter import STREAM, Status
+from shared import jobs
+from shared.errors import InternalError, StembotError, TooLarge
+from shared.intake import build_options, submit_upload, submit_youtube, title_from_filename
+from shared.schemas import JobOptions, JobState, ProgressEvent, StemMode
+from shared.youtube import find_url, find_youtube_url, parse_youtube_url
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 16
+#: Attachment types that may hold audio; anything else with a declared type is not a song.
+_MAYBE_MEDIA = ("audio/", "video/", "application/ogg", "application/octet-stream")
+#: What the bot needs in a server channel to show the status message and the result.
+NEEDED = {
+    "view_channel": "View Channel",
+    "send_messages": "Send Messages",
+    "embed_links": "Embed Links",
+    "read_message_history": "Read Message History",
+}
+
+
+class Refused(Exception):
+    """A request answered with a private message and nothing else."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+@dataclass(frozen=True)
+class Song:
+    title: str
+    attachment: discord.Attachment | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Choice:
+    model: str | None
+    stems: str
+    fmt: str
+
+
+def song_of(file: discord.Attachment | None, url: str | None) -> Song:
+    """The one song of a /stem call; Refused for none, both, or a plain misfit."""
+    if (file is None) == (url is None or not url.strip()):
+        raise Refused(render.USAGE)
+    if file is not None:
+        return Song(title_from_filename(file.filename), attachment=file)
+    assert url is not None
+    return Song(parse_youtube_url(url.strip()), url=url.strip())
+
+
+def song_in_message(message: discord.Message) -> Song:
+    """The song of a message for "Split stems": its first media attachment, else a link."""
+    for attachment in message.attachments:
+        kind = attachment.content_type or ""
+        if not kind or kind.startswith(_MAYBE_MEDIA):
+            return Song(title_from_filename(attachment.filename), attachment=attachment)
+    url = find_youtube_url(message.content) or find_url(message.content)
+    if url is not None:
+        return Song(parse_youtube_url(url), url=url)
+    if message.attachments:
+        raise Refused(render.not_audio(message.attachments[0].content_type))
+    raise Refused(render.NOTHING_IN_MESSAGE)
+
+
+def check(deps: DiscordDeps, interaction: discord.Interaction, song: Song) -> None:
+    """Refuse by what Discord tells us, before fetching anything."""
+    if interaction.guild_id is not None:
+        perms = interaction.app_permissions
+        missing = [label for name, label in NEEDED.items() if not getattr(perms, name)]
+        if missing:
+            raise Refused(render.missing_permissions(missing))
+    if (file := song.attachment) is not None:
+        kind = file.content_type or ""
+        if kind and not kind.startswith(_MAYBE_MEDIA):
+            raise Refused(render.not_audio(kind))
+        limit = deps.settings.limits.max_upload_bytes
+        if file.size > limit:
+            raise Refused(render.too_large(file.size, limit))
+
+
+async def stem_command(
+    interaction: discord.Interaction,
+    file: discord.Attachment | None,
+    url: str | None,
+    choice: Choice,
+) -> None:
+    """/stem with a file or a link."""
+    await _start(interaction, lambda: song_of(file, url), choice)
+
+
+async def split_message(interaction: discord.Interaction, message: discord.Message) -> None:
+    """ "Split stems" on a message: its song, with the default options."""
+    await _start(interaction, lambda: song_in_message(message), Choice(None, "all", "mp3"))
+
+
+async def _start(
+    interaction: discord.Interaction, find: Callable[[], Song], choice: Choice
+) -> None:
+    """Answer a song request; on success the status message follows the job to its end."""
+    deps = deps_of(interaction)
+    try:
+        song = find()
+        check(deps, interaction, song)
+        stems, model = _stems_and_model(choice)
+        options = build_options(deps.settings, model=model, stems=stems, fmt=choice.fmt)
+    except StembotError as exc:
+        await _private(interaction, exc.user_message)
+        return
+    except Refused as exc:
+        await _private(interaction, exc.text)
+        return
+    line = render.options_line(options.model, options.stems, options.format.value)
+    await interaction.response.defer(thinking=True)
+    try:
+        first = render.fetching_embed(song.title, line) if song.attachment else None
+        if first is not None:
+            await interaction.edit_original_response(embed=first)
+        submitted, status = await _submit(deps, interaction, song, options, line)
+    except StembotError as exc:
+        await _replace_with_private(interaction, exc.user_message)
+        return
+    except Exception:
+        error_ = InternalError()
+        log.exception("discord: submitting failed, reference %s", error_.reference)
+        await _replace_with_private(
+            interaction, render.SOMETHING_WRONG.format(reference=error_.reference)
+        )
+        return
+    await _follow(deps, interaction, status, submitted)
+
+
+def _stems_and_model(choice: Choice) -> tuple[StemMode, str | None]:
+    _, stems, model = render.STEM_CHOICES[choice.stems]
+    return stems, model or choice.model
+
+
+async def _submit(
+    deps: DiscordDeps,
+    interaction: discord.Interaction,
+    song: Song,
+    options: JobOptions,
+    line: str,
+) -> tuple[jobs.Submitted, Status]:
+    message = await interaction.original_response()
+    status = Status(
+        request_id="",
+        channel_id=message.channel.id,
+        message_id=message.id,
+        user_id=interaction.user.id,
+        guild_id=interaction.guild_id,
+        title=song.title,
+        options=line,
+        upload_limit=interaction.filesize_limit,
+        files=deps.ds.discord_attach_files,
+    )
+    user_id = f"discord:{interaction.user.id}"
+    if song.url is not None:
+        submitted = await submit_youtube(
+            redis=deps.redis,
+            settings=deps.settings,
+            url=song.url,
+            frontend="discord",
+            user_id=user_id,
+            reply_to=STREAM,
+            options=options,
+            context=status.context(),
+        )
+    else:
+        assert song.attachment is not None
+        limit = deps.settings.limits.max_upload_bytes
+        submitted = await submit_upload(
+            redis=deps.redis,
+            storage=deps.storage,
+            settings=deps.settings,
+            chunks=attachment_chunks(deps.http, song.attachment, limit),
+            filename=song.attachment.filename,
+            frontend="discord",
+            user_id=user_id,
+            reply_to=STREAM,
+            options=options,
+            context=status.context(),
+        )
+    return submitted, replace(status, request_id=submitted.request_id)
+
+
+async def _follow(
+    deps: DiscordDeps, interaction: discord.Interaction, status: Status, submitted: jobs.Submitted
+) -> None:
+    """Hand the request to delivery with its first state: queued, or a result from the cache."""
+    rid = submitted.request_id
+    deps.presenter.remember(rid, interaction)
+    if submitted.result is not None:  # the same song and options were split recently
+        first = ProgressEvent(
+            job_id=submitted.job_id, request_ids=[rid], state=JobState.DONE, result=submitted.result
+        )
+    else:
+        first = ProgressEvent(
+            job_id=submitted.job_id,
+            request_ids=[rid],
+            state=JobState.QUEUED,
+            position=submitted.position,
+            eta_s=submitted.eta_s,
+        )
+    await deps.delivery.follow(status, first)
+
+
+async def attachment_chunks(
+    http: aiohttp.ClientSession, attachment: discord.Attachment, max_bytes: int
+) -> AsyncIterator[bytes]:
+    """The attachment's bytes from Discord's CDN, streamed (the core caps the size)."""
+    async with http.get(attachment.url) as response:
+        if response.status != 200:
+            raise aiohttp.ClientResponseError(
+                response.request_info, (), status=response.status, message="CDN download failed"
+            )
+        declared = response.content_length
+        if declared is not None and declared > max_bytes:
+            raise TooLarge(max_bytes, declared)
+        async for chunk in response.content.iter_chunked(CHUNK):
+            yield chunk
+
+
+async def cancel(interaction: discord.Interaction, request_id: str) -> None:
+    """A press of Cancel: withdraw the request, if the presser may."""
+    deps = deps_of(interaction)
+    requests = await jobs.load_requests(deps.redis, [request_id])
+    status = Status.of(requests[0]) if requests else None
+    if status is None:
+        await _private(interaction, render.ALREADY_OVER)
+        return
+    user = interaction.user
+    admin = isinstance(user, discord.Member) and (
+        user.guild_permissions.manage_guild or user.guild_permissions.administrator
+    )
+    if user.id != status.user_id and not admin and user.id not in deps.ds.discord_owner_ids:
+        await _private(interaction, render.NOT_YOURS)
+        return
+    await interaction.response.defer()  # the status message itself shows the outcome
+    if not await jobs.cancel_request(deps.redis, requests[0]):
+        await interaction.followup.send(embed=render.refusal(render.ALREADY_OVER), ephemeral=True)
+
+
+async def _private(interaction: discord.Interaction, text: str) -> None:
+    embed = render.refusal(text)
+    if interaction.response.is_done():
+        await interaction.followup.send(embed=embed, ephemeral=True)
+    else:
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+
+async def _replace_with_private(interaction: discord.Interaction, text: str) -> None:
+    """The public status message goes; the reason comes privately."""
+    try:
+        await interaction.delete_original_response()
+    except discord.HTTPException as exc:
+        log.info("discord: cannot delete a status message: %s", exc)
+    await interaction.followup.send(embed=render.refusal(text), ephemeral=True)

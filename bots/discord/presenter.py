@@ -1,0 +1,223 @@
+"""Discord's side of progress delivery (see bots.delivery).
+
+The status message is the response to the user's interaction. For its first 15 minutes the
+bot edits it with the interaction's token (kept in memory only: it is a credential); after
+that, or after a restart, through its own access to the channel. At the end the embed shows
+the links, and the stems that fit the server's upload limit are attached when allowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import discord
+
+from bots.delivery import Parts, stream_of
+from bots.discord.render import cancel_view, final_embed, progress_embed
+from bots.discord.settings import DiscordSettings
+from shared.config import Settings
+from shared.errors import SourceGone
+from shared.schemas import JobRequest, JobResult, JobState, ProgressEvent
+from shared.storage import Storage
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+STREAM = stream_of(PLATFORM)
+#: Stop using an interaction token this long before Discord's 15 minutes run out.
+TOKEN_MARGIN = dt.timedelta(minutes=1)
+#: Discord's error code for an interaction token that is no longer valid.
+INVALID_WEBHOOK_TOKEN = 50027
+MAX_FILES = 10
+DEFAULT_UPLOAD_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+
+
+@dataclass(frozen=True)
+class Status:
+    """A request's status message, and who it is for (kept in ``JobRequest.context``)."""
+
+    request_id: str
+    channel_id: int
+    message_id: int
+    user_id: int
+    guild_id: int | None
+    title: str
+    options: str
+    upload_limit: int
+    files: bool
+
+    @property
+    def chat(self) -> int:
+        return self.channel_id
+
+    @property
+    def message(self) -> int:
+        return self.message_id
+
+    def context(self) -> dict[str, Any]:
+        return {
+            "channel_id": self.channel_id,
+            "message_id": self.message_id,
+            "user_id": self.user_id,
+            "guild_id": self.guild_id,
+            "title": self.title,
+            "options": self.options,
+            "upload_limit": self.upload_limit,
+            "files": self.files,
+        }
+
+    @classmethod
+    def of(cls, request: JobRequest) -> Status | None:
+        ctx = request.context
+        try:
+            guild = ctx.get("guild_id")
+            return cls(
+                request_id=request.request_id,
+                channel_id=int(ctx["channel_id"]),
+                message_id=int(ctx["message_id"]),
+                user_id=int(ctx["user_id"]),
+                guild_id=int(guild) if guild is not None else None,
+                title=str(ctx.get("title") or request.source.title),
+                options=str(ctx.get("options", "")),
+                upload_limit=int(
+                    ctx.get("upload_limit", discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES)
+                ),
+                files=bool(ctx.get("files", True)),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+class DiscordPresenter:
+    platform = PLATFORM
+
+    def __init__(
+        self, client: discord.Client, ds: DiscordSettings, settings: Settings, storage: Storage
+    ) -> None:
+        self.client, self.ds, self.settings, self.storage = client, ds, settings, storage
+        self._interactions: dict[str, discord.Interaction] = {}
+
+    def remember(self, request_id: str, interaction: discord.Interaction) -> None:
+        """Edit this request's message with the interaction's token while it is valid."""
+        self._interactions[request_id] = interaction
+
+    def target_of(self, request: JobRequest) -> Status | None:
+        return Status.of(request) if request.frontend == PLATFORM else None
+
+    async def progress(self, status: Status, event: ProgressEvent, shown: object) -> object:
+        embed = progress_embed(status.title, event, status.options)
+        if embed.description != shown:
+            await self.edit(status, embed=embed, view=cancel_view(status.request_id))
+        return embed.description
+
+    async def final(self, status: Status, event: ProgressEvent, parts: Parts) -> None:
+        if "text" in parts:
+            return
+        embed = final_embed(status.title, event, status.options)
+        files = await self._stem_files(status, event.result) if event.state == JobState.DONE else []
+        try:
+            if files and not await self._edit_with_files(status, embed, files):
+                files = []
+            if not files and not await self.edit(status, embed=embed, view=None):
+                await self._post_anew(status, embed)  # the message is gone: never lose the end
+        finally:
+            for file in files:
+                file.close()
+        await parts.mark("text")
+
+    async def finished(self, status: Status) -> None:
+        self._interactions.pop(status.request_id, None)
+
+    def retry_after(self, exc: Exception) -> float | None:
+        return exc.retry_after if isinstance(exc, discord.RateLimited) else None
+
+    def transient(self, exc: Exception) -> bool:
+        return isinstance(exc, discord.DiscordServerError | aiohttp.ClientError | TimeoutError)
+
+    # --- writing -----------------------------------------------------------------------
+
+    async def edit(self, status: Status, **fields: Any) -> bool:
+        """Edit the status message; False when it cannot be (deleted, no access)."""
+        interaction = self._interactions.get(status.request_id)
+        if (
+            interaction is not None
+            and discord.utils.utcnow() < interaction.expires_at - TOKEN_MARGIN
+        ):
+            try:
+                await interaction.edit_original_response(**fields)
+                return True
+            except discord.NotFound:
+                return False
+            except discord.HTTPException as exc:
+                if exc.status != 401 and exc.code != INVALID_WEBHOOK_TOKEN:
+                    raise
+                log.info("discord: interaction token of %s expired early", status.request_id)
+        self._interactions.pop(status.request_id, None)
+        message = self.client.get_partial_messageable(status.channel_id).get_partial_message(
+            status.message_id
+        )
+        try:
+            await message.edit(**fields)
+        except (discord.NotFound, discord.Forbidden) as exc:
+            log.info("discord: cannot edit the status message of %s: %s", status.request_id, exc)
+            return False
+        return True
+
+    async def _edit_with_files(
+        self, status: Status, embed: discord.Embed, files: list[discord.File]
+    ) -> bool:
+        try:
+            return await self.edit(status, embed=embed, view=None, attachments=files)
+        except discord.HTTPException as exc:
+            if exc.status != 413 and exc.code != 40005:  # request entity too large
+                raise
+            log.info("discord: stems too large to attach for %s", status.request_id)
+            for file in files:
+                file.reset()
+            return False
+
+    async def _post_anew(self, status: Status, embed: discord.Embed) -> None:
+        channel = self.client.get_partial_messageable(status.channel_id)
+        try:
+            await channel.send(
+                content=f"<@{status.user_id}>",
+                embed=embed,
+                allowed_mentions=discord.AllowedMentions(users=True),
+            )
+        except (discord.NotFound, discord.Forbidden) as exc:
+            log.info("discord: cannot post the result of %s: %s", status.request_id, exc)
+
+    async def _stem_files(self, status: Status, result: JobResult | None) -> list[discord.File]:
+        """The stems to attach: as many as fit the server's upload limit together."""
+        if result is None or not (self.ds.discord_attach_files and status.files):
+            return []
+        chosen, total = [], 0
+        for stem in result.stems[:MAX_FILES]:
+            if total + stem.size_bytes <= status.upload_limit:
+                chosen.append(stem)
+                total += stem.size_bytes
+        if len(chosen) < len(result.stems):
+            return []  # all or none: a partial set confuses more than it helps
+        files = []
+        tmp_dir = self.settings.storage.storage_dir / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        title = "".join(c if c.isprintable() and c not in '/\\"' else "_" for c in result.title)
+        for stem in chosen:
+            tmp = tmp_dir / f"discord-{secrets.token_hex(6)}"
+            try:
+                await self.storage.fetch_job_file(result.key, stem.filename, tmp)
+                data = await asyncio.to_thread(tmp.read_bytes)
+            except SourceGone:
+                return []  # expired meanwhile: the links say so too
+            finally:
+                await asyncio.to_thread(tmp.unlink, True)
+            ext = stem.filename.rsplit(".", 1)[-1]
+            files.append(discord.File(io.BytesIO(data), filename=f"{title} - {stem.name}.{ext}"))
+        return files

@@ -1,0 +1,186 @@
+"""What the Discord messages look like: the status embed as a job moves, the end, refusals.
+
+Every user-facing Discord text lives here.
+"""
+
+from __future__ import annotations
+
+import discord
+
+from shared.schemas import JobResult, JobState, ProgressEvent, StemMode
+
+BAR_WIDTH = 16
+MB = 1024 * 1024
+BLURPLE = 0x5865F2
+GREEN = 0x57F287
+RED = 0xED4245
+GREY = 0x95A5A6
+
+#: /stem's choices: the value a user picks -> (label, stems mode, model or None = default).
+STEM_CHOICES: dict[str, tuple[str, StemMode, str | None]] = {
+    "all": ("All 4 stems (vocals, drums, bass, other)", "all", None),
+    "vocals": ("Vocals + instrumental (karaoke)", "vocals", None),
+    "drums": ("Drums + the rest", "drums", None),
+    "bass": ("Bass + the rest", "bass", None),
+    "6": ("6 stems (adds guitar and piano)", "all", "htdemucs_6s"),
+}
+MODEL_CHOICES: dict[str, str] = {
+    "htdemucs": "htdemucs: fast, good (default)",
+    "htdemucs_ft": "htdemucs_ft: best quality, about 4x slower",
+    "htdemucs_6s": "htdemucs_6s: 6 stems incl. guitar and piano",
+    "hdemucs_mmi": "hdemucs_mmi: older hybrid model",
+    "mdx_extra_q": "mdx_extra_q: small quantized model",
+}
+FORMAT_CHOICES: dict[str, str] = {
+    "mp3": "mp3 (320 kbps)",
+    "flac": "flac (lossless)",
+    "wav": "wav (uncompressed)",
+}
+
+USAGE = (
+    "Give me exactly one song: `/stem file:<audio file>` or `/stem url:<YouTube link>`. "
+    "You can also right-click a message with an audio file or a YouTube link → "
+    "Apps → **Split stems**."
+)
+NOTHING_IN_MESSAGE = (
+    "That message has no audio file or YouTube link. Use **Split stems** on a message with "
+    "an audio/video attachment or a YouTube video link."
+)
+NOT_YOURS = "Only the person who started this job (or a server admin) can cancel it."
+ALREADY_OVER = "This job is already over: there is nothing to cancel."
+CANCELLED_BY = "Cancelled by {who}."
+SOMETHING_WRONG = (
+    "Something went wrong on our side (reference `{reference}`). Please try again in a minute."
+)
+
+
+def bar(percent: float) -> str:
+    filled = max(0, min(BAR_WIDTH, int(BAR_WIDTH * percent / 100)))
+    return "▰" * filled + "▱" * (BAR_WIDTH - filled)
+
+
+def duration(seconds: float) -> str:
+    seconds = max(1, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, sec = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {sec:02d} s" if minutes < 10 and sec else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def title_line(title: str) -> str:
+    return discord.utils.escape_markdown(title)[:240]
+
+
+def progress_line(event: ProgressEvent) -> str:
+    state = event.state
+    if state == JobState.QUEUED:
+        if event.position is None:
+            line = "⏳ Waiting in the queue"
+        elif event.position == 0:
+            line = "⏳ Queued: you are next"
+        else:
+            ahead = event.position
+            line = f"⏳ Queued: {ahead} job{'s' if ahead != 1 else ''} ahead of you"
+        if event.eta_s:
+            line += f" · about {duration(event.eta_s)}"
+        return line
+    if state == JobState.DOWNLOADING:
+        return f"⬇️ Downloading… {round(event.percent or 0)}%"
+    if state == JobState.DECODING:
+        return "🎧 Reading the audio…"
+    if state == JobState.SEPARATING:
+        percent = event.percent or 0
+        line = f"🎛️ Separating `{bar(percent)}` {round(percent)}%"
+        if event.eta_s:
+            line += f" · {duration(event.eta_s)} left"
+        return line
+    return "📦 Encoding the stems…"
+
+
+def progress_embed(title: str, event: ProgressEvent, options: str) -> discord.Embed:
+    embed = discord.Embed(title=f"🎵 {title_line(title)}", color=BLURPLE)
+    embed.description = progress_line(event)
+    embed.set_footer(text=options)
+    return embed
+
+
+def fetching_embed(title: str, options: str) -> discord.Embed:
+    embed = discord.Embed(title=f"🎵 {title_line(title)}", color=BLURPLE)
+    embed.description = "📥 Fetching your file…"
+    embed.set_footer(text=options)
+    return embed
+
+
+def final_embed(title: str, event: ProgressEvent, options: str) -> discord.Embed:
+    if event.state == JobState.DONE and event.result is not None:
+        return done_embed(event.result, options)
+    english = event.error_message or event.state.value
+    cancelled = event.state == JobState.CANCELLED
+    embed = discord.Embed(title=f"🎵 {title_line(title)}", color=GREY if cancelled else RED)
+    embed.description = f"{'🚫' if cancelled else '❌'} {english}"
+    embed.set_footer(text=options)
+    return embed
+
+
+def done_embed(result: JobResult, options: str) -> discord.Embed:
+    expires = int(result.expires_at)
+    embed = discord.Embed(title=f"🎵 {title_line(result.title)}", color=GREEN)
+    links = [f"**[{s.name}]({s.url})** · {s.size_bytes / MB:.1f} MB" for s in result.stems]
+    links.append(f"**[All stems (zip)]({result.zip.url})** · {result.zip.size_bytes / MB:.1f} MB")
+    embed.description = (
+        "✅ Done! Download your stems:\n"
+        + "\n".join(links)
+        + f"\n\nLinks expire <t:{expires}:R> (<t:{expires}:f>)."
+    )
+    embed.set_footer(text=options)
+    return embed
+
+
+def options_line(model: str, stems: str, fmt: str) -> str:
+    label = {"all": "all stems", "vocals": "vocals + instrumental"}.get(stems, f"{stems} + rest")
+    return f"{model} · {label} · {fmt}"
+
+
+def cancel_button(request_id: str) -> discord.ui.Button[discord.ui.View]:
+    """A Cancel button whose custom id names the request (see bots.discord.cancel)."""
+    return discord.ui.Button(
+        label="Cancel",
+        style=discord.ButtonStyle.secondary,
+        custom_id=f"stembot:cancel:{request_id}",
+    )
+
+
+def cancel_view(request_id: str) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(cancel_button(request_id))
+    return view
+
+
+def refusal(text: str) -> discord.Embed:
+    return discord.Embed(description=f"❌ {text}", color=RED)
+
+
+def missing_permissions(names: list[str]) -> str:
+    listed = ", ".join(f"**{n}**" for n in names)
+    return (
+        f"I am missing {listed} in this channel, so I could not post your stems here. "
+        "Ask a server admin to give me those permissions here, or use /stem in another channel."
+    )
+
+
+def too_large(size: int, limit: int) -> str:
+    return (
+        f"That file is too large ({size / MB:.1f} MB). The limit is {limit / MB:g} MB: "
+        "send a shorter or more compressed file."
+    )
+
+
+def not_audio(content_type: str | None) -> str:
+    kind = f" (`{content_type}`)" if content_type else ""
+    return (
+        f"That attachment is not an audio or video file{kind}. Send an mp3, m4a, ogg, opus, "
+        "flac, wav, webm or mp4 file."
+    )
