@@ -4,6 +4,7 @@ stembot worker            run the separation and download workers (needs STEMBOT
 stembot web               run the web server (downloads, health)
 stembot split FILE ...    split one song through the queue and a worker, write the stems
 stembot telegram          run the Telegram bot (needs STEMBOT_TELEGRAM_TOKEN)
+stembot discord           run the Discord bot (needs STEMBOT_DISCORD_TOKEN)
 stembot run               worker + web (+ each bot whose token is set) in one process
 """
 
@@ -24,6 +25,8 @@ from arq import Worker
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.exceptions import RedisError
 
+from bots.discord.app import DiscordStartupError, run_discord
+from bots.discord.settings import DiscordSettings
 from bots.split import SplitFailed, split_file
 from bots.telegram.app import TelegramStartupError, run_telegram
 from bots.telegram.settings import TelegramSettings
@@ -170,7 +173,7 @@ async def cmd_web(settings: Settings) -> int:
 async def cmd_run(settings: Settings) -> int:
     """Workers, web server, and each bot whose token is set, in one process."""
     storage = build_storage(settings)
-    tg = TelegramSettings()
+    tg, ds = TelegramSettings(), DiscordSettings()
     async with redis_pool(settings, private_ok=True) as (redis, url):
         workers = await Workers(settings, url).start()
         checks = service_checks(redis, settings)
@@ -180,10 +183,15 @@ async def cmd_run(settings: Settings) -> int:
             services.append(
                 asyncio.create_task(run_telegram(settings, redis, storage, tg), name="telegram")
             )
+        if ds.discord_token is not None:
+            services.append(
+                asyncio.create_task(run_discord(settings, redis, storage, ds), name="discord")
+            )
         try:
             if len(services) == 1:
                 log.warning(
-                    "no bot token configured (STEMBOT_TELEGRAM_TOKEN): running the workers "
+                    "no bot token configured (STEMBOT_TELEGRAM_TOKEN, STEMBOT_DISCORD_TOKEN): "
+                    "running the workers "
                     "and the web server on %s",
                     settings.storage.public_url,
                 )
@@ -207,6 +215,12 @@ async def first_to_end(tasks: list[asyncio.Task[None]]) -> None:
 async def cmd_telegram(settings: Settings) -> int:
     async with redis_pool(settings, private_ok=False) as (redis, _):
         await run_telegram(settings, redis, build_storage(settings), TelegramSettings())
+    return 0
+
+
+async def cmd_discord(settings: Settings) -> int:
+    async with redis_pool(settings, private_ok=False) as (redis, _):
+        await run_discord(settings, redis, build_storage(settings), DiscordSettings())
     return 0
 
 
@@ -253,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("web", help="run the web server")
     sub.add_parser("run", help="run worker, web server and configured bots")
     sub.add_parser("telegram", help="run the Telegram bot (needs STEMBOT_TELEGRAM_TOKEN)")
+    sub.add_parser("discord", help="run the Discord bot (needs STEMBOT_DISCORD_TOKEN)")
     split = sub.add_parser("split", help="split one audio/video file into stems")
     split.add_argument("source", help="audio or video file, or a YouTube link")
     split.add_argument("--model", choices=MODELS, default=None)
@@ -283,11 +298,18 @@ def main(argv: list[str] | None = None) -> int:
         "web": lambda: cmd_web(settings),
         "run": lambda: cmd_run(settings),
         "telegram": lambda: cmd_telegram(settings),
+        "discord": lambda: cmd_discord(settings),
         "split": lambda: cmd_split(settings, args),
     }
     try:
         return asyncio.run(commands[args.command]())
-    except (StartupError, SplitFailed, WorkerStartupError, TelegramStartupError) as exc:
+    except (
+        StartupError,
+        SplitFailed,
+        WorkerStartupError,
+        TelegramStartupError,
+        DiscordStartupError,
+    ) as exc:
         print(f"stembot: {exc}", file=sys.stderr)
         return 1
     except StembotError as exc:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from bots.discord.settings import DiscordSettings
 from bots.telegram.settings import TelegramSettings
 from shared.config import Settings, env_names
 
@@ -16,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def all_env_names() -> list[str]:
     """The core's settings and the bots' own sections."""
-    bots = [f"STEMBOT_{n.upper()}" for n in TelegramSettings.model_fields]
+    fields = [*TelegramSettings.model_fields, *DiscordSettings.model_fields]
+    bots = [f"STEMBOT_{n.upper()}" for n in fields]
     return [*env_names(), *bots]
 
 
