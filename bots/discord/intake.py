@@ -252,8 +252,9 @@ async def cancel(interaction: discord.Interaction, request_id: str) -> None:
         await _private(interaction, render.ALREADY_OVER)
         return
     user = interaction.user
-    admin = isinstance(user, discord.Member) and (
-        user.guild_permissions.manage_guild or user.guild_permissions.administrator
+    # the presser's permissions in this channel, as Discord resolved them for the interaction
+    admin = interaction.guild_id is not None and (
+        interaction.permissions.manage_guild or interaction.permissions.administrator
     )
     if user.id != status.user_id and not admin and user.id not in deps.ds.discord_owner_ids:
         await _private(interaction, render.NOT_YOURS)

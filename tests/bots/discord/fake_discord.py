@@ -46,6 +46,9 @@ class FakeDiscord:
         self.messages: dict[int, dict[str, Any]] = {}
         self.originals: dict[str, int] = {}  # interaction token -> message id
         self.expired_tokens: set[str] = set()
+        #: Answer this many of the next edits (PATCH) with 429 Too Many Requests.
+        self.rate_limits = 0
+        self.limited: list[Call] = []
         self.cdn: dict[str, bytes] = {}
         self.url = ""
         self._ids = itertools.count(800000000000000000)
@@ -265,6 +268,15 @@ class FakeDiscord:
         body, files = await self._body(request)
         path = "/" + request.match_info["tail"]
         call = Call(request.method, path, body, files)
+        if request.method == "PATCH" and self.rate_limits > 0:
+            self.rate_limits -= 1
+            self.limited.append(call)
+            body = {"message": "You are being rate limited.", "retry_after": 0.3, "global": False}
+            limited = _json(body, status=429)
+            limited.headers["Via"] = "1.1 google"  # Discord's own 429s (not a Cloudflare ban)
+            limited.headers["Retry-After"] = "1"
+            limited.headers["X-RateLimit-Scope"] = "user"
+            return limited
         self.calls.append(call)
         try:
             return self._answer(request.method, path.strip("/").split("/"), body, files)
@@ -388,7 +400,7 @@ class FakeDiscord:
                 }
                 for a in body.get("attachments", [])
             ]
-            message["files"] = files
+            message["files"] = sorted(files)
         message["flags"] = int(message.get("flags", 0)) & ~128  # no longer "thinking"
         message["edited_timestamp"] = discord.utils.utcnow().isoformat()
 

@@ -41,7 +41,7 @@ async def test_stem_with_a_file_ends_with_links_and_files(
     callbacks = api.calls_to("POST", f"/interactions/{payload['id']}/{token}/callback")
     assert [c.json["type"] for c in callbacks] == [5]
     assert not int((callbacks[0].json.get("data") or {}).get("flags") or 0) & EPHEMERAL
-    edits = [c.json for c in api.calls_to("PATCH", f"/webhooks/") if token in c.path]
+    edits = [c.json for c in api.calls_to("PATCH", "/webhooks/") if token in c.path]
     shown = [e["embeds"][0]["description"] for e in edits if e.get("embeds")]
     assert shown[0] == "📥 Fetching your file…"
     assert any(s.startswith("⏳ Queued") for s in shown), shown

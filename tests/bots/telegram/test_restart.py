@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -12,6 +11,7 @@ from bots.telegram.store import Store
 from shared.schemas import JobState
 from tests.bots.telegram.conftest import BotRunner
 from tests.bots.telegram.fake_bot_api import FakeBotApi, audio, is_final, private_chat, user
+from tests.support import streams
 from tests.support.audio import make_audio
 from tests.support.service import Service
 
@@ -21,13 +21,7 @@ WRITES = ("sendMessage", "editMessageText", "sendAudio")
 
 async def settled(redis: Redis) -> None:
     """Wait until the bot's group has read and acknowledged every event of its stream."""
-    async with asyncio.timeout(30):
-        while True:
-            [group] = await redis.xinfo_groups(STREAM)
-            last = (await redis.xinfo_stream(STREAM))["last-generated-id"]
-            if group["pending"] == 0 and group["last-delivered-id"] == last:
-                return
-            await asyncio.sleep(0.02)
+    await streams.settled(redis, STREAM)
 
 
 async def pending(redis: Redis) -> int:
