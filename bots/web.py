@@ -13,7 +13,10 @@ from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from aiohttp import web
+from arq.connections import ArqRedis
 
+from bots.api import add_api_routes
+from bots.page import add_page_routes
 from shared.config import Settings
 from shared.health import HealthCheck
 from shared.links import LinkCheck, verify
@@ -138,6 +141,7 @@ def create_app(
     checks: Sequence[HealthCheck] = (),
     metrics: Callable[[], Awaitable[str]] | None = None,
     run_cleanup: bool = True,
+    redis: ArqRedis | None = None,
 ) -> web.Application:
     """Downloads at ``/files/{job_key}/{filename}`` (GET, HEAD) and ``/healthz``."""
     app = web.Application()
@@ -145,6 +149,11 @@ def create_app(
     app[CHECKS] = tuple(checks)
     app.router.add_get("/files/{job_key}/{filename}", download)
     app.router.add_get("/healthz", healthz)
+    add_page_routes(app, settings=settings, storage=storage, redis=redis)
+    if redis is not None and settings.web.api_keys:
+        add_api_routes(
+            app, settings=settings, storage=storage, redis=redis, api_keys=settings.web.api_keys
+        )
     if metrics is not None:
         render = metrics
 
@@ -177,9 +186,10 @@ async def run_web(
     storage: LocalStorage,
     checks: Sequence[HealthCheck] = (),
     metrics: Callable[[], Awaitable[str]] | None = None,
+    redis: ArqRedis | None = None,
 ) -> None:
     """Serve on ``web_host:web_port`` until cancelled."""
-    app = create_app(settings, storage, checks=checks, metrics=metrics)
+    app = create_app(settings, storage, checks=checks, metrics=metrics, redis=redis)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:

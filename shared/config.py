@@ -141,6 +141,12 @@ class WebSettings(BaseSettings):
 
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=0, le=65535)
+    api_keys: dict[str, str] = Field(
+        default_factory=dict,
+        repr=False,
+        description='HTTP API keys, a JSON object of key -> owner name (e.g. {"k3y...": "alice"}). '
+        "Empty: no /api/stemify. Keys are never logged.",
+    )
 
 
 class LogSettings(BaseSettings):

@@ -53,3 +53,13 @@ def verify(
     if int(exp) < (time.time() if now is None else now):
         return LinkCheck.EXPIRED
     return LinkCheck.OK
+
+
+#: Where a job's results page lives (served by bots.page).
+PAGE_PREFIX = "/r"
+
+
+def page_url(public_url: str, key: bytes, job_key: str, expires_at: float) -> str:
+    """The signed link to a job's results page (player, mixer, downloads), valid until then."""
+    path = f"{PAGE_PREFIX}/{job_key}"
+    return f"{public_url}{path}?{sign_path(key, path, int(expires_at))}"

@@ -146,6 +146,8 @@ class JobResult(BaseModel):
     zip: StemFile
     created_at: float
     expires_at: float
+    #: The signed link to the results page (listen, mix, download); None in old results.
+    page_url: str | None = None
 
     def valid(self, now: float | None = None, margin_s: float = 60) -> bool:
         return (now or time.time()) + margin_s < self.expires_at

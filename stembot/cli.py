@@ -166,6 +166,7 @@ async def cmd_web(settings: Settings) -> int:
             build_storage(settings),
             service_checks(redis, settings),
             metrics=partial(metrics.render, redis, settings),
+            redis=redis,
         )
     return 0
 
@@ -177,7 +178,9 @@ async def cmd_run(settings: Settings) -> int:
     async with redis_pool(settings, private_ok=True) as (redis, url):
         workers = await Workers(settings, url).start()
         checks = service_checks(redis, settings)
-        web = run_web(settings, storage, checks, metrics=partial(metrics.render, redis, settings))
+        web = run_web(
+            settings, storage, checks, metrics=partial(metrics.render, redis, settings), redis=redis
+        )
         services = [asyncio.create_task(web, name="web")]
         if tg.telegram_token is not None:
             services.append(

@@ -22,7 +22,7 @@ from arq.connections import ArqRedis
 from arq.worker import Retry
 from redis.asyncio import Redis
 
-from shared import jobs, metrics
+from shared import jobs, links, metrics
 from shared.config import Settings
 from shared.errors import Cancelled, InternalError, StembotError, TimedOut
 from shared.media import probe
@@ -335,4 +335,10 @@ class JobRun:
             zip=published[-1],
             created_at=time.time(),
             expires_at=expires_at,
+            page_url=links.page_url(
+                settings.storage.public_url,
+                settings.storage.signing_key_bytes(),
+                self.key,
+                expires_at,
+            ),
         )

@@ -130,8 +130,10 @@ def done_embed(result: JobResult, options: str) -> discord.Embed:
     embed = discord.Embed(title=f"🎵 {title_line(result.title)}", color=GREEN)
     links = [f"**[{s.name}]({s.url})** · {s.size_bytes / MB:.1f} MB" for s in result.stems]
     links.append(f"**[All stems (zip)]({result.zip.url})** · {result.zip.size_bytes / MB:.1f} MB")
+    page = f"**[▶ Listen, mix and download]({result.page_url})**\n" if result.page_url else ""
     embed.description = (
         "✅ Done! Download your stems:\n"
+        + page
         + "\n".join(links)
         + f"\n\nLinks expire <t:{expires}:R> (<t:{expires}:f>)."
     )

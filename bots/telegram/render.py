@@ -69,6 +69,8 @@ def done_text(lang: str, result: JobResult, upload_limit: int | None) -> str:
             expires=expires,
         )
     ]
+    if result.page_url:
+        lines.append(f'<a href="{escape(result.page_url)}">{escape(text(lang, "open_page"))}</a>')
     for stem in result.stems:
         lines.append(f'• <a href="{escape(stem.url)}">{escape(stem.name)}</a> ({_mb(stem)})')
     zip_name = escape(text(lang, "all_stems_zip"))

@@ -49,6 +49,7 @@ EN: dict[str, str] = {
     "done": "✅ Done: {title}\n{model} · {mode} · {format}\n\nDownload links, valid until "
     "{expires}:",
     "all_stems_zip": "all stems (zip)",
+    "open_page": "▶ Listen, mix and download",
     "files_too_big": "Stems over {mb} MB are only available through the links.",
     "cancel": "Cancel",
     "cancelling": "Cancelling…",
@@ -128,6 +129,7 @@ DE: dict[str, str] = {
     "done": "✅ Fertig: {title}\n{model} · {mode} · {format}\n\nDownload-Links, gültig bis "
     "{expires}:",
     "all_stems_zip": "alle Spuren (Zip)",
+    "open_page": "▶ Anhören, mischen und herunterladen",
     "files_too_big": "Spuren über {mb} MB gibt es nur über die Links.",
     "cancel": "Abbrechen",
     "cancelling": "Breche ab…",

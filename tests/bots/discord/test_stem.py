@@ -60,6 +60,8 @@ async def test_stem_with_a_file_ends_with_links_and_files(
     for stem in ("vocals", "drums", "bass", "other", "All stems (zip)"):
         assert f"**[{stem}](http://127.0.0.1:" in text
     assert "Links expire <t:" in text
+    assert "**[▶ Listen, mix and download](http://127.0.0.1:" in text
+    assert "/r/" in text.split("\n")[1]
     assert buttons(status) == []
     assert sorted(status["files"]) == [
         f"My Song - {s}.mp3" for s in ("bass", "drums", "other", "vocals")

@@ -81,9 +81,14 @@ async def test_song_mode_choice_progress_and_links(
     expiry = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 24 * 3600))
     assert lines[3].startswith(f"Download links, valid until {expiry} ")
     assert lines[3].endswith(" UTC:")
-    links = LINK.findall(last)
+    page, *links = LINK.findall(last)
+    assert page[1] == "▶ Listen, mix and download"
+    assert page[0].startswith(service.base_url + "/r/")
     assert [name for _, name in links] == ["vocals", "instrumental", "all stems (zip)"]
     async with aiohttp.ClientSession() as http:
+        async with http.get(page[0].replace("&amp;", "&")) as resp:
+            assert resp.status == 200
+            assert "My Song" in await resp.text()
         for url, _ in links:
             url = url.replace("&amp;", "&")
             assert url.startswith(service.base_url + "/files/")
