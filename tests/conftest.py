@@ -1,4 +1,4 @@
-"""Fixtures shared by the whole suite: a real redis-server, settings in a temp folder."""
+"""Fixtures shared by the whole suite: a real redis-server, storage, models, the service."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from shared.redis_server import PrivateRedis
+from tests.support.service import Service, running_service
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +32,16 @@ def storage_dir(tmp_path: Path) -> Path:
     path = tmp_path / "storage"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+async def service(
+    redis_server: PrivateRedis, storage_dir: Path, model_repo: Path
+) -> AsyncIterator[Service]:
+    """The whole service (Redis, worker, download worker, web server), Redis flushed."""
+    async with running_service(redis_server.url, storage_dir, model_repo) as svc:
+        await svc.redis.flushall()
+        yield svc
 
 
 @pytest.fixture(scope="session")

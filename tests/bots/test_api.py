@@ -26,9 +26,9 @@ from bots.api import RECORD_PREFIX, add_api_routes
 from bots.web import create_app
 from shared import limits
 from shared.errors import Cancelled, NotAudio
-from shared.redis_server import PrivateRedis, free_port
+from shared.redis_server import free_port
 from tests.support.audio import make_audio
-from tests.support.service import Service, running_service
+from tests.support.service import Service
 
 ALICE, BOB = "alice-key-0123456789", "bob-key-9876543210"
 KEYS = {ALICE: "alice", BOB: "bob"}
@@ -85,15 +85,6 @@ class Client:
                 if body["state"] in until:
                     return body
                 await asyncio.sleep(0.1)
-
-
-@pytest.fixture
-async def service(
-    redis_server: PrivateRedis, storage_dir: Path, model_repo: Path
-) -> AsyncIterator[Service]:
-    async with running_service(redis_server.url, storage_dir, model_repo) as svc:
-        await svc.redis.flushall()
-        yield svc
 
 
 @contextlib.asynccontextmanager

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bots.split import SplitFailed, describe, looks_like_url, split_file
-from shared.redis_server import PrivateRedis
 from shared.schemas import JobState, ProgressEvent
 from tests.support.audio import make_audio
 from tests.support.fake_youtube import FakeYouTube
-from tests.support.service import Service, running_service
+from tests.support.service import Service
 
 VID = "dQw4w9WgXcQ"
-
-
-@pytest.fixture
-async def service(
-    redis_server: PrivateRedis, storage_dir: Path, model_repo: Path
-) -> AsyncIterator[Service]:
-    async with running_service(redis_server.url, storage_dir, model_repo) as svc:
-        await svc.redis.flushall()
-        yield svc
 
 
 async def test_youtube_link_is_split_into_files(

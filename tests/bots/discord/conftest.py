@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import discord
@@ -15,20 +14,10 @@ import pytest
 from bots.discord.app import StemBot
 from bots.discord.settings import DiscordSettings
 from shared.config import Settings
-from shared.redis_server import PrivateRedis
 from tests.bots.discord.fake_discord import FakeDiscord
-from tests.support.service import Service, running_service
+from tests.support.service import Service
 
 TOKEN = "test-discord-token.not-a-secret"
-
-
-@pytest.fixture
-async def service(
-    redis_server: PrivateRedis, storage_dir: Path, model_repo: Path
-) -> AsyncIterator[Service]:
-    async with running_service(redis_server.url, storage_dir, model_repo) as svc:
-        await svc.redis.flushall()
-        yield svc
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,20 +13,10 @@ import pytest
 from bots.telegram.app import run_telegram
 from bots.telegram.settings import TelegramSettings
 from shared.config import Settings
-from shared.redis_server import PrivateRedis
 from tests.bots.telegram.fake_bot_api import TOKEN, FakeBotApi
-from tests.support.service import Service, running_service
+from tests.support.service import Service
 
 EDIT_INTERVAL_S = 0.3
-
-
-@pytest.fixture
-async def service(
-    redis_server: PrivateRedis, storage_dir: Path, model_repo: Path
-) -> AsyncIterator[Service]:
-    async with running_service(redis_server.url, storage_dir, model_repo) as svc:
-        await svc.redis.flushall()
-        yield svc
 
 
 @pytest.fixture
