@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import io
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -129,9 +130,9 @@ def form(path: Path | None = None, data: bytes | None = None, /, **fields: str) 
     for name, value in fields.items():
         body.add_field(name, value)
     if path is not None:
-        body.add_field("file", path.read_bytes(), filename=path.name)
-    elif data is not None:
-        body.add_field("file", data, filename="song.mp3")
+        body.add_field("file", io.BytesIO(path.read_bytes()), filename=path.name)
+    elif data is not None:  # a file object: aiohttp warns about large raw bytes bodies
+        body.add_field("file", io.BytesIO(data), filename="song.mp3")
     return body
 
 
