@@ -18,7 +18,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -27,9 +26,9 @@ from bots.api import RECORD_PREFIX, add_api_routes
 from bots.web import create_app
 from shared import limits
 from shared.errors import Cancelled, NotAudio
-from shared.redis_server import free_port
 from tests.support.audio import make_audio
 from tests.support.service import Service
+from tests.support.web import serving
 
 ALICE, BOB = "alice-key-0123456789", "bob-key-9876543210"
 KEYS = {ALICE: "alice", BOB: "bob"}
@@ -107,22 +106,14 @@ async def api_client(
         api_keys=KEYS,
         limits_defaults=limits_defaults,
     )
-    port = free_port()
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        async with aiohttp.ClientSession() as http:
-            base = f"http://127.0.0.1:{port}"
-            async with http.get(base + "/api/openapi.json") as resp:
-                assert resp.status == 200
-                doc = await resp.json()
-            Draft202012Validator.check_schema(doc["components"]["schemas"]["Job"])
-            client = Client(svc, base, http, doc)
-            yield client
-            assert client.validated > 0
-    finally:
-        await runner.cleanup()
+    async with serving(app) as base, aiohttp.ClientSession() as http:
+        async with http.get(base + "/api/openapi.json") as resp:
+            assert resp.status == 200
+            doc = await resp.json()
+        Draft202012Validator.check_schema(doc["components"]["schemas"]["Job"])
+        client = Client(svc, base, http, doc)
+        yield client
+        assert client.validated > 0
 
 
 def form(path: Path | None = None, data: bytes | None = None, /, **fields: str) -> aiohttp.FormData:

@@ -13,19 +13,13 @@ from bots.web import create_app
 from shared.health import service_checks
 from shared.redis_server import PrivateRedis, free_port
 from tests.support.service import running_service
+from tests.support.web import serving
 
 
 async def healthz(app: web.Application) -> tuple[int, dict[str, object]]:
-    port = free_port()
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                return resp.status, await resp.json()
-    finally:
-        await runner.cleanup()
+    async with serving(app) as base, aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/healthz") as resp:
+            return resp.status, await resp.json()
 
 
 async def test_healthy_with_a_worker_degraded_without(

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 from redis.asyncio import Redis
 
 from bots.web import create_app
 from shared import metrics
 from shared.config import Settings
-from shared.redis_server import PrivateRedis, free_port
+from shared.redis_server import PrivateRedis
 from shared.schemas import JobState
 from tests.support.audio import make_audio
 from tests.support.service import running_service
+from tests.support.web import serving
 
 
 async def test_render_counters_and_queue_depths(redis: Redis) -> None:
@@ -53,18 +53,11 @@ async def test_metrics_endpoint_after_a_job(
         app = create_app(
             svc.settings, svc.storage, metrics=partial(metrics.render, svc.redis, svc.settings)
         )
-        port = free_port()
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        try:
-            async with aiohttp.ClientSession() as http:
-                async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
-                    assert resp.status == 200
-                    assert resp.headers["Content-Type"].startswith("text/plain")
-                    text = await resp.text()
-        finally:
-            await runner.cleanup()
+        async with serving(app) as base, aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/metrics") as resp:
+                assert resp.status == 200
+                assert resp.headers["Content-Type"].startswith("text/plain")
+                text = await resp.text()
     assert 'stembot_jobs_total{state="done"} 1\n' in text
     audio = re.search(r"^stembot_separated_audio_seconds_total (\S+)$", text, re.M)
     assert audio is not None

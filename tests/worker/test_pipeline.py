@@ -7,7 +7,6 @@ import io
 import json
 import subprocess
 import zipfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -19,15 +18,6 @@ from shared.redis_server import PrivateRedis
 from shared.schemas import JobState
 from tests.support.audio import make_audio
 from tests.support.service import Service, running_service
-
-
-@pytest.fixture
-async def service(
-    redis_server: PrivateRedis, storage_dir: Path, model_repo: Path
-) -> AsyncIterator[Service]:
-    async with running_service(redis_server.url, storage_dir, model_repo) as svc:
-        await svc.redis.flushall()
-        yield svc
 
 
 def duration_of(data: bytes, tmp: Path, name: str) -> float:
