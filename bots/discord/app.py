@@ -22,6 +22,7 @@ from bots.discord.deps import DiscordDeps
 from bots.discord.presenter import DiscordPresenter
 from bots.discord.settings import DiscordSettings
 from shared.config import Settings
+from shared.errors import InternalError
 from shared.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -130,8 +131,6 @@ class StemBot(discord.Client):
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         """A handler raised: logged with a reference, and the user is told."""
-        from shared.errors import InternalError
-
         reference = InternalError().reference
         log.error("discord: a command failed, reference %s", reference, exc_info=error)
         embed = render.refusal(render.SOMETHING_WRONG.format(reference=reference))

@@ -28,6 +28,7 @@ from shared.schemas import JobResult, JobState
 from shared.storage import LocalStorage, build_storage
 from tests.support.audio import make_audio
 from tests.support.service import Service, running_service
+from tests.support.web import serving
 from worker import peaks as peaks_mod
 
 TITLE = 'Tom & Jerry <script>alert("x")'
@@ -41,18 +42,6 @@ class Page:
     result: JobResult
     url: str
     http: aiohttp.ClientSession
-
-
-@contextlib.asynccontextmanager
-async def serve(app: web.Application) -> AsyncIterator[str]:
-    port = free_port()
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
 
 
 async def finish_job(svc: Service, tmp_path: Path, title: str = TITLE) -> JobResult:
@@ -86,7 +75,7 @@ async def finished_page(
         result = await finish_job(svc, tmp_path)
         app = create_app(svc.settings, svc.storage, run_cleanup=False)
         add_page_routes(app, settings=svc.settings, storage=svc.storage, redis=svc.redis)
-        async with serve(app) as base, aiohttp.ClientSession() as http:
+        async with serving(app) as base, aiohttp.ClientSession() as http:
             link = page_url(svc.settings, result)
             # the link names the public server; the page test app listens on another port
             url = base + link.removeprefix(svc.settings.storage.public_url)
