@@ -1,17 +1,15 @@
 """The HTTP API: ``POST /api/stemify``, ``GET``/``DELETE /api/jobs/{id}``, ``/api/openapi.json``.
 
 Keys: ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``, each mapped to an owner name;
-the limits of :mod:`shared.limits` apply per owner (user ``api:<owner>``, no scope).
+the limits apply per owner through the same gate as the bots (shared.gate; user
+``api:<owner>``, no scope).
 
 State of a request (kept in Redis, so any web process can answer): the core's records (the
 run's hash, its waiting set, the result) plus ``stembot:api:job:<request_id>``, a hash with the
 owner, the run key and arq id, the limits ticket and, once known, the final state. Requests
-publish their events to ``stembot:events:api``; a consumer started with the app records final
-states and frees the owner's active slot there.
-
-Active slots are also freed whenever GET/DELETE sees a final state (release is idempotent).
-Limitation: while no web process consumes the stream (all down), a slot stays taken until a
-GET sees the end or the limits core expires it (6 h after it was taken).
+publish their events to ``stembot:events:api``; a consumer started with the app records the
+final states there. The owner's active slot is given back by the core as the final event is
+published (shared.usage), whether or not a web process is running.
 """
 
 from __future__ import annotations
@@ -25,7 +23,6 @@ import logging
 import math
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +36,7 @@ from shared import jobs, limits
 from shared.config import MODELS, Settings
 from shared.errors import Cancelled, InternalError, StembotError, TooLarge
 from shared.events import EventConsumer
+from shared.gate import Gate, LimitReached, defaults
 from shared.intake import build_options, submit_upload, submit_youtube
 from shared.schemas import AudioFormat, JobOptions, JobResult, ProgressEvent, StemFile, StemMode
 from shared.storage import Storage
@@ -321,38 +319,33 @@ class Api:
     async def submit(
         self, owner: str, options: JobOptions, *, part: BodyPartReader | None = None, url: str = ""
     ) -> web.StreamResponse:
-        user, ticket = f"api:{owner}", uuid.uuid4().hex
-        depth = await self.redis.zcard(self.settings.redis.queue_name)
-        decision = await limits.acquire(
-            self.redis,
-            user_id=user,
-            scope=None,
-            request_id=ticket,
-            audio_minutes=None,
-            queue_depth=depth,
-            limits=await limits.effective(self.redis, self.defaults, None),
-        )
-        if not decision.allowed:
-            if decision.reason == "banned":
-                raise ApiError(403, "banned", limits.message(decision))
-            retry = decision.retry_after_s
+        user = f"api:{owner}"
+        gate = Gate(self.redis, self.settings, "api", base=self.defaults)
+        try:
+            held = await gate.admit(user)
+        except LimitReached as exc:
+            if exc.decision.reason == "banned":
+                raise ApiError(403, "banned", exc.user_message) from None
+            retry = exc.retry_after_s
             headers = {"Retry-After": str(max(1, math.ceil(retry)))} if retry else {}
-            raise ApiError(429, f"limit_{decision.reason}", limits.message(decision), headers)
+            raise ApiError(429, exc.code, exc.user_message, headers) from None
+        ticket = held.id
         common: dict[str, Any] = {"redis": self.redis, "settings": self.settings}
         common |= {"frontend": "api", "user_id": user, "reply_to": EVENTS_STREAM}
-        common |= {"options": options, "context": {"api_key_owner": owner, "limit_id": ticket}}
-        try:
+        common |= {"options": options, "context": {"api_key_owner": owner} | held.context()}
+
+        async def submit() -> jobs.Submitted:
             if part is not None:
-                filename = part.filename or "track"
-                chunks = _part_chunks(part)
-                submitted = await submit_upload(
-                    storage=self.storage, chunks=chunks, filename=filename, **common
+                return await submit_upload(
+                    storage=self.storage,
+                    chunks=_part_chunks(part),
+                    filename=part.filename or "track",
+                    check=gate.charger(held),
+                    **common,
                 )
-            else:
-                submitted = await submit_youtube(url=url, **common)
-        except BaseException:
-            await limits.refund(self.redis, user, ticket)
-            raise
+            return await submit_youtube(url=url, **common)
+
+        submitted = await gate.submit(held, submit)
         rid, key = submitted.request_id, submitted.job_id
         cached = submitted.outcome == "cached"
         arq_id = b"" if cached else await self.redis.hget(jobs.job_key(key), "arq_id")  # type: ignore[misc]
@@ -363,20 +356,10 @@ class Api:
             pipe.expire(RECORD_PREFIX + rid, jobs.REQUEST_TTL_S)
             await pipe.execute()
         log.info("API request %s (job %s, %s) by %s", rid, key, submitted.outcome, owner)
-        if part is not None:
-            duration = submitted.result.duration_s if submitted.result else None
-            if duration is None:
-                stored = await jobs.load_requests(self.redis, [rid])
-                duration = stored[0].source.duration_s if stored else None
-            await self.count_minutes(user, rid, ticket, duration)
         view = await self.view(rid, await self.record(rid, owner))
         if view["state"] in FINAL:
             await limits.release(self.redis, user, ticket)
         return _json(view, 200 if view["state"] == "done" else 202)
-
-    async def count_minutes(self, user: str, rid: str, ticket: str, seconds: float | None) -> None:
-        if seconds and await self.redis.hsetnx(RECORD_PREFIX + rid, "minutes", "1"):  # type: ignore[misc]
-            await limits.add_minutes(self.redis, user, ticket, seconds / 60)
 
     async def get_job(self, request: web.Request) -> web.StreamResponse:
         owner, rid = self.owner(request), request.match_info["job_id"]
@@ -437,10 +420,9 @@ class Api:
             await self.set_final(
                 request.request_id, state, event.error_code or "", event.error_message or ""
             )
-            user = f"api:{owner}"
-            await limits.release(self.redis, user, ticket)
-            if event.result is not None and request.source.kind == "youtube":
-                await self.count_minutes(user, request.request_id, ticket, event.result.duration_s)
+            # the active slot was given back as the event was published (shared.usage);
+            # again here, harmlessly, for records made before that existed
+            await limits.release(self.redis, f"api:{owner}", ticket)
 
 
 def add_api_routes(
@@ -455,7 +437,7 @@ def add_api_routes(
 ) -> None:
     """Add the ``/api/...`` routes (see bots/openapi.json) and, unless ``consume_events`` is
     False, the reader of ``stembot:events:api`` that frees active slots as jobs end."""
-    api = Api(settings, storage, redis, api_keys, limits_defaults or limits.Limits())
+    api = Api(settings, storage, redis, api_keys, limits_defaults or defaults(settings))
     app.router.add_post("/api/stemify", _guard(api.stemify))
     app.router.add_get("/api/jobs/{job_id}", _guard(api.get_job), allow_head=False)
     app.router.add_delete("/api/jobs/{job_id}", _guard(api.delete_job))

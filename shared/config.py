@@ -70,6 +70,29 @@ class LimitSettings(BaseSettings):
     max_duration_s: int = Field(default=600, gt=0)
     max_upload_mb: float = Field(default=50, gt=0)
     job_timeout_s: int = Field(default=3600, gt=0, description="Hard limit for one job.")
+    jobs_per_hour: int = Field(
+        default=5, ge=0, le=1000, description="Songs one user can start per hour (0: no limit)."
+    )
+    active_jobs: int = Field(
+        default=1, ge=1, le=100, description="Songs one user can have in progress at once."
+    )
+    daily_minutes: int = Field(
+        default=60,
+        ge=0,
+        le=100000,
+        description="Minutes of audio one user can send per UTC day (0: no limit).",
+    )
+    queue_cap: int = Field(
+        default=50,
+        ge=1,
+        le=10000,
+        description="Songs waiting or running, all users together; beyond it new requests are "
+        'told "busy, try again in about N minutes".',
+    )
+    admins_exempt: bool = Field(
+        default=True,
+        description="Bot admins/owners skip the per-user limits and the queue cap (not bans).",
+    )
 
     @property
     def max_upload_bytes(self) -> int:

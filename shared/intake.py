@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import secrets
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +57,13 @@ async def submit_upload(
     reply_to: str,
     options: JobOptions,
     context: dict[str, Any] | None = None,
+    check: Callable[[Source], Awaitable[None]] | None = None,
 ) -> jobs.Submitted:
     """Stream the upload to disk (size cap enforced while reading), probe it, submit it.
 
     Raises the shared.errors rejection (TooLarge, EmptyFile, NotAudio, Unreadable, NoDuration,
-    TooLong) before anything is queued; nothing of a rejected upload is kept.
+    TooLong) before anything is queued; nothing of a rejected upload is kept. ``check`` sees
+    the probed source before it is stored (the gate's daily minutes) and may refuse it too.
     """
     tmp_dir = settings.storage.storage_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -70,19 +72,21 @@ async def submit_upload(
     try:
         sha256, size = await ingest_stream(chunks, tmp, max_bytes=settings.limits.max_upload_bytes)
         info = await probe(tmp, max_duration_s=settings.limits.max_duration_s)
+        source = Source(
+            kind="upload",
+            identity=sha256,
+            title=title_from_filename(filename),
+            size_bytes=size,
+            duration_s=info.duration_s,
+        )
+        if check is not None:
+            await check(source)
         # one stored copy per request: jobs with other options may share the same bytes
         storage_key = await storage.save_upload(tmp, f"{sha256}.{request_id}")
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-    source = Source(
-        kind="upload",
-        identity=sha256,
-        title=title_from_filename(filename),
-        size_bytes=size,
-        duration_s=info.duration_s,
-        storage_key=storage_key,
-    )
+    source = source.model_copy(update={"storage_key": storage_key})
     request = JobRequest(
         request_id=request_id,
         frontend=frontend,

@@ -26,7 +26,7 @@ from arq.connections import ArqRedis
 from arq.constants import abort_jobs_ss, in_progress_key_prefix
 from redis.asyncio import Redis
 
-from shared import events
+from shared import events, usage
 from shared.errors import Cancelled
 from shared.schemas import JobRequest, JobResult, JobState, ProgressEvent
 
@@ -252,6 +252,10 @@ async def enqueue_fifo(
 
 
 async def notify(redis: Redis, requests: list[JobRequest], event: ProgressEvent) -> None:
+    """Publish an event to each request's frontend; a final one ends their usage first (so a
+    user told "done" can send the next song at once)."""
+    if event.state.final:
+        await usage.on_final(redis, requests, event)
     await events.publish(redis, [(r.reply_to, r.request_id) for r in requests], event)
 
 

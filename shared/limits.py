@@ -385,6 +385,44 @@ async def refund(redis: Redis, user_id: str, request_id: str, now: float | None 
     return bool(await _REFUND(redis, keys, [request_id]))
 
 
+# Count a request's audio minutes once: refused (0) when it would go over the day's limit.
+_CHARGE = _Script("""
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end
+local want = tonumber(ARGV[2])
+local used = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
+local daily = tonumber(ARGV[3])
+if daily > 0 and used + want > daily then return {tostring(used)} end
+redis.call('HINCRBYFLOAT', KEYS[1], 'total', want)
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+""")
+
+
+async def charge_minutes(
+    redis: Redis,
+    user_id: str,
+    request_id: str,
+    minutes: float,
+    *,
+    daily_minutes: int = 0,
+    now: float | None = None,
+) -> Decision:
+    """Count the audio of a request once its length is known (idempotent per request).
+
+    With ``daily_minutes`` > 0 the request is refused (nothing counted) when it would go over
+    the day's minutes; 0 counts without checking (exempt users, or audio already processed).
+    """
+    now = time.time() if now is None else now
+    args = [request_id, repr(float(minutes)), str(daily_minutes), str(MINUTES_TTL_S)]
+    raw = await _CHARGE(redis, [minutes_key(user_id, now)], args)
+    if raw == 1:
+        return Decision(True)
+    day_end = (math.floor(now / DAY_S) + 1) * DAY_S
+    used = float(raw[0].decode())
+    return Decision(False, "daily", day_end - now, daily_minutes, used, float(minutes))
+
+
 async def add_minutes(
     redis: Redis, user_id: str, request_id: str, minutes: float, now: float | None = None
 ) -> None:

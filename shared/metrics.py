@@ -20,6 +20,10 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "stembot_separated_audio_seconds_total": ("counter", "Audio duration separated."),
     "stembot_download_seconds_total": ("counter", "Wall time spent downloading sources."),
     "stembot_downloads_total": ("counter", "YouTube downloads completed."),
+    "stembot_rate_limit_hits_total": (
+        "counter",
+        "Requests refused by a limit, by frontend and limit (banned, busy, active, hourly, daily).",
+    ),
 }
 
 

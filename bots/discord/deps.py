@@ -11,6 +11,7 @@ from arq.connections import ArqRedis
 
 from bots.discord.settings import DiscordSettings
 from shared.config import Settings
+from shared.gate import Gate
 from shared.storage import Storage
 
 if TYPE_CHECKING:
@@ -27,6 +28,10 @@ class DiscordDeps:
     http: aiohttp.ClientSession
     presenter: DiscordPresenter
     delivery: Delivery[Status]
+
+    @property
+    def gate(self) -> Gate:
+        return Gate(self.redis, self.settings, "discord")
 
 
 def deps_of(interaction: discord.Interaction) -> DiscordDeps:

@@ -21,6 +21,7 @@ from bots.discord.deps import DiscordDeps, deps_of
 from bots.discord.presenter import STREAM, Status
 from shared import jobs
 from shared.errors import InternalError, StembotError, TooLarge
+from shared.gate import Ticket
 from shared.intake import build_options, submit_upload, submit_youtube, title_from_filename
 from shared.schemas import JobOptions, JobState, ProgressEvent, StemMode
 from shared.youtube import find_url, find_youtube_url, parse_youtube_url
@@ -126,6 +127,11 @@ async def _start(
         check(deps, interaction, song)
         stems, model = _stems_and_model(choice)
         options = build_options(deps.settings, model=model, stems=stems, fmt=choice.fmt)
+        ticket = await deps.gate.admit(
+            f"discord:{interaction.user.id}",
+            scope=f"discord:guild:{interaction.guild_id}" if interaction.guild_id else None,
+            admin=is_admin(deps, interaction),
+        )
     except StembotError as exc:
         await _private(interaction, exc.user_message)
         return
@@ -133,16 +139,18 @@ async def _start(
         await _private(interaction, exc.text)
         return
     line = render.options_line(options.model, options.stems, options.format.value)
-    await interaction.response.defer(thinking=True)
     try:
+        await interaction.response.defer(thinking=True)
         first = render.fetching_embed(song.title, line) if song.attachment else None
         if first is not None:
             await interaction.edit_original_response(embed=first)
-        submitted, status = await _submit(deps, interaction, song, options, line)
+        submitted, status = await _submit(deps, interaction, song, options, line, ticket)
     except StembotError as exc:
+        await deps.gate.refund(ticket)  # idempotent: the gate may have refunded already
         await _replace_with_private(interaction, exc.user_message)
         return
     except Exception:
+        await deps.gate.refund(ticket)
         error_ = InternalError()
         log.exception("discord: submitting failed, reference %s", error_.reference)
         await _replace_with_private(
@@ -163,6 +171,7 @@ async def _submit(
     song: Song,
     options: JobOptions,
     line: str,
+    ticket: Ticket,
 ) -> tuple[jobs.Submitted, Status]:
     message = await interaction.original_response()
     status = Status(
@@ -177,21 +186,23 @@ async def _submit(
         files=deps.ds.discord_attach_files,
     )
     user_id = f"discord:{interaction.user.id}"
-    if song.url is not None:
-        submitted = await submit_youtube(
-            redis=deps.redis,
-            settings=deps.settings,
-            url=song.url,
-            frontend="discord",
-            user_id=user_id,
-            reply_to=STREAM,
-            options=options,
-            context=status.context(),
-        )
-    else:
+    context = status.context() | ticket.context()
+
+    async def submit() -> jobs.Submitted:
+        if song.url is not None:
+            return await submit_youtube(
+                redis=deps.redis,
+                settings=deps.settings,
+                url=song.url,
+                frontend="discord",
+                user_id=user_id,
+                reply_to=STREAM,
+                options=options,
+                context=context,
+            )
         assert song.attachment is not None
         limit = deps.settings.limits.max_upload_bytes
-        submitted = await submit_upload(
+        return await submit_upload(
             redis=deps.redis,
             storage=deps.storage,
             settings=deps.settings,
@@ -201,8 +212,11 @@ async def _submit(
             user_id=user_id,
             reply_to=STREAM,
             options=options,
-            context=status.context(),
+            context=context,
+            check=deps.gate.charger(ticket),
         )
+
+    submitted = await deps.gate.submit(ticket, submit)
     return submitted, replace(status, request_id=submitted.request_id)
 
 
@@ -251,17 +265,21 @@ async def cancel(interaction: discord.Interaction, request_id: str) -> None:
     if status is None:
         await _private(interaction, render.ALREADY_OVER)
         return
-    user = interaction.user
-    # the presser's permissions in this channel, as Discord resolved them for the interaction
-    admin = interaction.guild_id is not None and (
-        interaction.permissions.manage_guild or interaction.permissions.administrator
-    )
-    if user.id != status.user_id and not admin and user.id not in deps.ds.discord_owner_ids:
+    if interaction.user.id != status.user_id and not is_admin(deps, interaction):
         await _private(interaction, render.NOT_YOURS)
         return
     await interaction.response.defer()  # the status message itself shows the outcome
     if not await jobs.cancel_request(deps.redis, requests[0]):
         await interaction.followup.send(embed=render.refusal(render.ALREADY_OVER), ephemeral=True)
+
+
+def is_admin(deps: DiscordDeps, interaction: discord.Interaction) -> bool:
+    """A bot owner, or a member who may manage this server (as Discord resolved it for the
+    interaction: the channel's permissions of the member)."""
+    if interaction.user.id in deps.ds.discord_owner_ids:
+        return True
+    perms = interaction.permissions
+    return interaction.guild_id is not None and (perms.manage_guild or perms.administrator)
 
 
 async def _private(interaction: discord.Interaction, text: str) -> None:

@@ -14,6 +14,7 @@ from bots.telegram.messenger import Messenger
 from bots.telegram.settings import TelegramSettings
 from bots.telegram.store import SIX_STEM_MODEL, Store
 from shared.config import Settings
+from shared.gate import Gate
 from shared.storage import Storage
 
 KEY = "stembot"
@@ -42,6 +43,10 @@ class BotDeps:
         deps = bot_data[KEY]
         assert isinstance(deps, BotDeps)
         return deps
+
+    @property
+    def gate(self) -> Gate:
+        return Gate(self.redis, self.settings, "telegram")
 
     @property
     def four_stem_default(self) -> str:

@@ -26,6 +26,7 @@ from bots.telegram.store import SIX_STEM_MODEL, Mode, Pending
 from bots.telegram.texts import error_text, lang_of, text
 from shared import jobs
 from shared.errors import InternalError, NotAudio, StembotError, TooLarge
+from shared.gate import Ticket
 from shared.intake import (
     build_options,
     file_chunks,
@@ -185,6 +186,7 @@ async def start_job(
     prefs = await deps.store.prefs(pending.user_id)
     lang, chat_id = pending.lang, pending.chat_id
     status = Status("", chat_id, message_id, pending.user_id, lang, pending.title, prefs.files)
+    gate, ticket = deps.gate, None
     try:
         options = build_options(
             deps.settings,
@@ -192,10 +194,17 @@ async def start_job(
             stems="vocals" if mode == "2" else "all",
             fmt=prefs.format,
         )
+        ticket = await gate.admit(
+            f"telegram:{pending.user_id}",
+            scope=f"telegram:chat:{chat_id}" if chat_id < 0 else None,
+            admin=pending.user_id in deps.tg.telegram_admin_ids,
+        )
         if not fetched_shown:
             first = _waiting(pending) if pending.url else _fetching(pending)
             await deps.messenger.edit_now(chat_id, message_id, first)
-        submitted = await _submit(deps, pending, options, status)
+        submitted = await gate.submit(
+            ticket, lambda: _submit(deps, pending, options, status, ticket)
+        )
     except (StembotError, TooBigForTelegram) as exc:
         reason = rejection_text(lang, exc)
     except Exception as exc:
@@ -208,13 +217,16 @@ async def start_job(
     else:
         await _follow(deps, replace(status, request_id=submitted.request_id), submitted)
         return
+    if ticket is not None:  # refused after it was counted: it counts for nothing
+        await gate.refund(ticket)
     await deps.messenger.edit_now(chat_id, message_id, f"🎵 {escape(pending.title)}\n{reason}")
 
 
 async def _submit(
-    deps: BotDeps, pending: Pending, options: JobOptions, status: Status
+    deps: BotDeps, pending: Pending, options: JobOptions, status: Status, ticket: Ticket
 ) -> jobs.Submitted:
     user_id = f"telegram:{pending.user_id}"
+    context = status.context() | ticket.context()
     if pending.url is not None:
         return await submit_youtube(
             redis=deps.redis,
@@ -224,7 +236,7 @@ async def _submit(
             user_id=user_id,
             reply_to=STREAM,
             options=options,
-            context=status.context(),
+            context=context,
         )
     assert pending.file_id is not None
     return await submit_upload(
@@ -237,7 +249,8 @@ async def _submit(
         user_id=user_id,
         reply_to=STREAM,
         options=options,
-        context=status.context(),
+        context=context,
+        check=deps.gate.charger(ticket),
     )
 
 

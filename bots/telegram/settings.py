@@ -54,6 +54,11 @@ class TelegramSettings(BaseSettings):
         description="Also send the finished stems as audio files when they fit Telegram's "
         "upload limit (users can turn it off in /settings).",
     )
+    telegram_admin_ids: list[int] = Field(
+        default_factory=list,
+        description="Telegram user ids of the bot's admins (JSON list, e.g. [1234]): they may "
+        "use /limits, /setlimit, /ban, /unban, /queue and /stats everywhere.",
+    )
     telegram_edit_interval_s: float = Field(
         default=3.0,
         gt=0,

@@ -50,6 +50,8 @@ class FakeDiscord:
         self.rate_limits = 0
         self.limited: list[Call] = []
         self.cdn: dict[str, bytes] = {}
+        #: Names of the attachments the bot downloaded from the CDN.
+        self.cdn_fetches: list[str] = []
         self.url = ""
         self._ids = itertools.count(800000000000000000)
         self._changed = asyncio.Condition()
@@ -406,6 +408,7 @@ class FakeDiscord:
 
     async def _cdn(self, request: web.Request) -> web.Response:
         data = self.cdn.get(request.match_info["name"])
+        self.cdn_fetches.append(request.match_info["name"])
         if data is None:
             return web.Response(status=404)
         return web.Response(body=data, content_type="application/octet-stream")
