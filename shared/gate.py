@@ -137,6 +137,8 @@ class Gate:
         except BaseException:
             await self.refund(ticket)
             raise
+        finally:
+            await limits.admitted(self.redis, ticket.id)
         await usage.remember_job(self.redis, ticket.user_id, submitted.job_id)
         if submitted.result is not None:
             await limits.release(self.redis, ticket.user_id, ticket.id)
@@ -145,6 +147,7 @@ class Gate:
     async def refund(self, ticket: Ticket) -> None:
         """The request was refused after all: it counts for nothing."""
         await limits.refund(self.redis, ticket.user_id, ticket.id)
+        await limits.admitted(self.redis, ticket.id)
 
     async def _refused(self, decision: limits.Decision) -> None:
         hit = metrics.series(

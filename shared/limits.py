@@ -10,6 +10,8 @@ Redis layout (all keys prefixed ``stembot:limits:``):
                               block a user forever).
 ``minutes:<user>:<day>``      hash ``total`` and request id -> audio minutes of a UTC day
                               (expires 2 days after the last write).
+``admitting``                 zset request id -> expiry: admitted, not yet queued (counts
+                              towards the queue cap; 10 min at most).
 
 Admin changes are appended to the stream ``stembot:audit`` (about 10000 entries kept).
 Every check is one Lua script, so many requests of one user at once cannot slip through.
@@ -124,10 +126,12 @@ end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 if redis.call('ZSCORE', KEYS[3], ARGV[2]) then return {'ok', '0', '0'} end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[11]))
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
 local want = tonumber(ARGV[10]) or 0
 if ARGV[4] ~= '1' then
   local cap = tonumber(ARGV[6])
-  if cap > 0 and tonumber(ARGV[5]) >= cap then return {'busy', ARGV[5], '0'} end
+  local depth = tonumber(ARGV[5]) + redis.call('ZCARD', KEYS[5])
+  if cap > 0 and depth >= cap then return {'busy', tostring(depth), '0'} end
   local active = redis.call('ZCARD', KEYS[3])
   if active >= tonumber(ARGV[7]) then return {'active', tostring(active), '0'} end
   local per_hour = tonumber(ARGV[8])
@@ -151,6 +155,10 @@ if ARGV[4] ~= '1' then
 end
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[12]), ARGV[2])
 redis.call('EXPIRE', KEYS[3], ARGV[12])
+if ARGV[4] ~= '1' then
+  redis.call('ZADD', KEYS[5], now + tonumber(ARGV[15]), ARGV[2])
+  redis.call('EXPIRE', KEYS[5], ARGV[15])
+end
 return {'ok', '0', '0'}
 """)
 
@@ -186,6 +194,10 @@ def overrides_key(scope: str | None) -> str:
 
 
 BANS_KEY = f"{PREFIX}bans"
+#: zset request id -> expiry: requests admitted but not yet in a queue. They count towards
+#: the queue cap, so a burst of requests cannot all pass it before any of them is queued.
+ADMITTING_KEY = f"{PREFIX}admitting"
+ADMITTING_TTL_S = 600
 
 
 def window_key(user_id: str) -> str:
@@ -344,7 +356,8 @@ async def acquire(
     """Check every limit and, if allowed, count the request; atomic per call.
 
     ``audio_minutes`` None (length not known yet) only checks that minutes are left.
-    Exempt users (admins) skip every limit but bans and still take an active slot.
+    Exempt users (admins) skip every limit but bans and still take an active slot (they do
+    not count towards the queue cap while arriving).
     Acquiring a request id that is still active again is allowed and counts nothing.
     """
     now = time.time() if now is None else now
@@ -352,7 +365,9 @@ async def acquire(
     args = [user_id, request_id, repr(now), "1" if exempt else "0", *map(str, counts)]
     args += [str(limits.daily_minutes), "" if audio_minutes is None else repr(float(audio_minutes))]
     args += [str(WINDOW_S), str(ACTIVE_TTL_S), str(MINUTES_TTL_S), _scope(scope) if scope else ""]
+    args += [str(ADMITTING_TTL_S)]
     keys = [BANS_KEY, window_key(user_id), active_key(user_id), minutes_key(user_id, now)]
+    keys += [ADMITTING_KEY]
     raw = await _ACQUIRE(redis, keys, args)
     kind, used, extra = (x.decode() for x in raw)
     if kind == "ok":
@@ -360,10 +375,11 @@ async def acquire(
     if kind == "banned":
         return Decision(False, "banned")
     if kind == "busy":
+        depth = int(used)
         retry = busy_retry_s
         if retry is None:
-            retry = (queue_depth - limits.queue_cap + 1) * avg_job_s / max(1, workers)
-        return Decision(False, "busy", max(retry, 1.0), limits.queue_cap, queue_depth)
+            retry = (depth - limits.queue_cap + 1) * avg_job_s / max(1, workers)
+        return Decision(False, "busy", max(retry, 1.0), limits.queue_cap, depth)
     if kind == "active":
         return Decision(False, "active", None, limits.active_jobs, int(used))
     if kind == "hourly":
@@ -373,9 +389,18 @@ async def acquire(
     return Decision(False, "daily", day_end - now, limits.daily_minutes, float(used), audio_minutes)
 
 
+async def admitted(redis: Redis, request_id: str) -> None:
+    """The request is in the queue now (or was refused): it no longer counts as arriving."""
+    await redis.zrem(ADMITTING_KEY, request_id)
+
+
 async def release(redis: Redis, user_id: str, request_id: str) -> bool:
     """Free the active slot of a request whose job ended (done, failed or cancelled)."""
-    return bool(await redis.zrem(active_key(user_id), request_id))
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zrem(active_key(user_id), request_id)
+        pipe.zrem(ADMITTING_KEY, request_id)
+        freed, _ = await pipe.execute()
+    return bool(freed)
 
 
 async def refund(redis: Redis, user_id: str, request_id: str, now: float | None = None) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from shared import limits
+from shared import limits, stats
 from shared.schemas import JobRequest, JobState, ProgressEvent
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,11 @@ async def on_final(redis: Redis, requests: Iterable[JobRequest], event: Progress
     if not event.state.final:
         return
     for request in requests:
+        try:
+            scope = request.context.get(SCOPE)
+            await stats.record(redis, request, event, scope=scope or None)
+        except RedisError as exc:  # the day's counts miss one request; delivery goes on
+            log.warning("cannot count request %s in the stats: %s", request.request_id, exc)
         held = ticket_of(request)
         if held is None:
             continue

@@ -186,3 +186,128 @@ def not_audio(content_type: str | None) -> str:
         f"That attachment is not an audio or video file{kind}. Send an mp3, m4a, ogg, opus, "
         "flac, wav, webm or mp4 file."
     )
+
+
+# --- /stemadmin and /forget (bots.discord.admin) -------------------------------------------
+
+ADMIN_REFUSALS: dict[str, str] = {
+    "not_admin": "You need the **Manage Server** permission to use /stemadmin.",
+    "global": "Only the bot's owners can act on the global limits, bans and stats.",
+    "in_progress": "You have songs in progress: cancel them or wait until they are done, "
+    "then use /forget again.",
+}
+HIDDEN_SONG = "(another server or chat)"
+FORGET_NOT_YOURS = "Only the person who used /forget can answer it."
+FORGET_IN_PROGRESS = ADMIN_REFUSALS["in_progress"]
+FORGET_QUESTION = (
+    "This deletes what I keep about you: your history and the stems of the songs only you "
+    "asked for. Songs someone else asked for too are kept until they expire. Bans and the "
+    "admins' change log are kept."
+)
+_SOURCES = {"default": "the default", "global": "the global value", "scope": "this server's"}
+_EMBED_TEXT = 4000
+
+
+def _where(scope: str | None, global_word: str = "globally") -> str:
+    return "in this server" if scope else global_word
+
+
+def code_block(lines: list[str]) -> str:
+    """Lines in a code block, as many as fit in an embed."""
+    shown: list[str] = []
+    size = 8
+    for i, line in enumerate(lines):
+        line = line.replace("`", "ˋ")
+        if size + len(line) + 40 > _EMBED_TEXT:
+            shown.append(f"… and {len(lines) - i} more")
+            break
+        shown.append(line)
+        size += len(line) + 1
+    return "```\n" + "\n".join(shown) + "\n```"
+
+
+def admin_embed(title: str, description: str) -> discord.Embed:
+    return discord.Embed(title=title, description=description, color=BLURPLE)
+
+
+def limits_embed(scope: str | None, table: str) -> discord.Embed:
+    return admin_embed(
+        f"Limits {_where(scope)}",
+        code_block(table.split("\n"))
+        + "\nChange one: `/stemadmin set` · back to the default: `/stemadmin reset`",
+    )
+
+
+def limit_set(key: str, value: str, old: str, scope: str | None) -> discord.Embed:
+    return admin_embed(
+        "Limit changed",
+        f"✅ **{key}** is now **{value}** {_where(scope)} (was {old}). "
+        "It applies to new requests at once.",
+    )
+
+
+def limit_reset(key: str, value: str, source: str, scope: str | None) -> discord.Embed:
+    return admin_embed(
+        "Limit reset",
+        f"✅ **{key}** is back to **{value}** {_where(scope)} ({_SOURCES[source]}).",
+    )
+
+
+def banned(user_id: int, scope: str | None) -> discord.Embed:
+    return admin_embed("Banned", f"🚫 <@{user_id}> is banned {_where(scope, 'everywhere')}.")
+
+
+def unbanned(user_id: int, scope: str | None, was: bool) -> discord.Embed:
+    where = _where(scope, "everywhere")
+    if was:
+        return admin_embed("Unbanned", f"✅ <@{user_id}> is no longer banned {where}.")
+    return admin_embed("Not banned", f"<@{user_id}> was not banned {where}.")
+
+
+def queue_embed(lines: list[str]) -> discord.Embed:
+    if not lines:
+        return admin_embed("Queue", "Nothing is waiting or in progress.")
+    return admin_embed(f"Queue: {len(lines)}", code_block(lines))
+
+
+def stats_embed(days: int, scope: str | None, table: str) -> discord.Embed:
+    period = f"the last {days} days" if days > 1 else "today"
+    return admin_embed(f"Stats for {period} {_where(scope)} (UTC)", code_block(table.split("\n")))
+
+
+def audit_embed(scope: str | None, lines: list[str]) -> discord.Embed:
+    where = _where(scope, "everywhere")
+    if not lines:
+        return admin_embed(f"Latest changes {where}", "No changes yet.")
+    return admin_embed(f"Latest changes {where}", code_block(lines))
+
+
+def forget_question() -> discord.Embed:
+    return admin_embed("Delete your data?", FORGET_QUESTION)
+
+
+def forget_button(user_id: int, choice: str) -> discord.ui.Button[discord.ui.View]:
+    """ "Delete my data" / "Keep it" (see bots.discord.admin.ForgetButton)."""
+    yes = choice == "yes"
+    return discord.ui.Button(
+        label="Delete my data" if yes else "Keep it",
+        style=discord.ButtonStyle.danger if yes else discord.ButtonStyle.secondary,
+        custom_id=f"stembot:forget:{user_id}:{choice}",
+    )
+
+
+def forget_kept() -> discord.Embed:
+    return admin_embed("Nothing deleted", "Nothing was deleted.")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def forget_done(requests: int, deleted: int, kept: int) -> discord.Embed:
+    return admin_embed(
+        "Deleted",
+        f"🗑 Done: I deleted your history ({_count(requests, 'request')}) and the stems of "
+        f"{_count(deleted, 'song')} only you asked for. Kept: {_count(kept, 'song')} someone "
+        "else asked for too (until they expire).",
+    )

@@ -24,7 +24,9 @@ class DiscordSettings(BaseSettings):
     discord_owner_ids: list[int] = Field(
         default_factory=list,
         description="Discord user ids of the bot's owners (JSON list, e.g. [1234]): they may "
-        "cancel anyone's job. Server members with Manage Server may too, in their server.",
+        "cancel anyone's job, use /stemadmin in any server and set the global limits; they are "
+        "exempt from the per-user limits (STEMBOT_ADMINS_EXEMPT). Server members with Manage "
+        "Server may cancel and use /stemadmin in their server.",
     )
     discord_attach_files: bool = Field(
         default=True,

@@ -24,6 +24,7 @@ from telegram.error import InvalidToken, NetworkError
 from telegram.ext import Application, ApplicationBuilder
 
 from bots.delivery import Delivery
+from bots.telegram.admin import add_admin_handlers, register_admin_commands
 from bots.telegram.commands import register_commands
 from bots.telegram.delivery import Status, telegram_delivery
 from bots.telegram.deps import KEY, BotDeps
@@ -73,6 +74,7 @@ def build_application(
     delivery = telegram_delivery(redis, store, messenger, tg)
     app.bot_data[KEY] = BotDeps(settings, tg, redis, storage, store, messenger, delivery)
     add_handlers(app)
+    add_admin_handlers(app)
     return app
 
 
@@ -102,6 +104,7 @@ async def run_telegram(
         runner: web.AppRunner | None = None
         try:
             await register_commands(app.bot)
+            await register_admin_commands(app.bot, tg)
             await delivery.start()
             await app.start()
             if tg.telegram_webhook_url:

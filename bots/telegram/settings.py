@@ -57,7 +57,8 @@ class TelegramSettings(BaseSettings):
     telegram_admin_ids: list[int] = Field(
         default_factory=list,
         description="Telegram user ids of the bot's admins (JSON list, e.g. [1234]): they may "
-        "use /limits, /setlimit, /ban, /unban, /queue and /stats everywhere.",
+        "use /limits, /setlimit, /resetlimit, /ban, /unban, /queue, /stats and /audit "
+        "everywhere, and are exempt from the per-user limits (STEMBOT_ADMINS_EXEMPT).",
     )
     telegram_edit_interval_s: float = Field(
         default=3.0,

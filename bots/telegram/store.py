@@ -11,6 +11,7 @@ Keys (all prefixed ``stembot:telegram:``):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -120,3 +121,18 @@ class Store:
     async def forget(self, user_id: int, *request_ids: str) -> None:
         if request_ids:
             await self.redis.srem(_key("active", user_id), *request_ids)  # type: ignore[misc]
+
+    async def erase_user(self, user_id: int, request_ids: Iterable[str]) -> int:
+        """/forget: the user's defaults, songs waiting for a mode, the links from status
+        messages to their requests and what of those went out. Returns the keys deleted."""
+        rids = set(request_ids)
+        doomed = [_key("prefs", user_id), _key("active", user_id)]
+        doomed += [_key("final", rid) for rid in sorted(rids)]
+        async for name in self.redis.scan_iter(match=_key("message", "*"), count=1000):
+            if (await self.redis.get(name) or b"").decode() in rids:
+                doomed.append(name.decode())
+        async for name in self.redis.scan_iter(match=_key("pending", "*"), count=1000):
+            raw = await self.redis.get(name)
+            if raw and Pending.model_validate_json(raw).user_id == user_id:
+                doomed.append(name.decode())
+        return int(await self.redis.delete(*doomed))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -44,6 +45,28 @@ async def test_a_full_queue_answers_busy_with_a_wait(redis: Redis) -> None:
     await redis.zrem("t:download", "c")
     ticket = await gate.admit("test:ana")
     assert await redis.zrange(limits.active_key("test:ana"), 0, -1) == [ticket.id.encode()]
+
+
+async def test_a_burst_cannot_pass_the_queue_cap_before_anything_is_queued(
+    redis: Redis,
+) -> None:
+    gate = Gate(redis, settings_for(queue_cap=10, active_jobs=100, jobs_per_hour=0), "test")
+
+    async def admit(i: int) -> bool:
+        try:
+            await gate.admit(f"test:user{i}")
+        except LimitReached as exc:
+            assert exc.code == "limit_busy"
+            return False
+        return True
+
+    outcomes = await asyncio.gather(*(admit(i) for i in range(100)))
+    assert sum(outcomes) == 10
+    # once admitted requests are queued (or refused), they stop counting as arriving
+    tickets = await redis.zrange(limits.ADMITTING_KEY, 0, -1)
+    for rid in tickets[:4]:
+        await limits.admitted(redis, rid.decode())
+    assert sum(await asyncio.gather(*(admit(i) for i in range(100, 110)))) == 4
 
 
 async def test_exempt_only_when_the_settings_say_so(redis: Redis) -> None:

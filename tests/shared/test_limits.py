@@ -327,6 +327,7 @@ async def test_forget_user_keeps_bans(redis: Redis) -> None:
     left = sorted(k.decode() for k in await redis.keys("stembot:limits:*"))
     assert left == [
         "stembot:limits:active:telegram:2",
+        "stembot:limits:admitting",  # r1, r2 and r9 count towards the queue cap until queued
         "stembot:limits:bans",
         "stembot:limits:minutes:telegram:2:2025-03-10",
         "stembot:limits:window:telegram:2",

@@ -45,6 +45,7 @@ class FakeDiscord:
         self.calls: list[Call] = []
         self.messages: dict[int, dict[str, Any]] = {}
         self.originals: dict[str, int] = {}  # interaction token -> message id
+        self.pressed: dict[str, int] = {}  # a component interaction's token -> its message id
         self.expired_tokens: set[str] = set()
         #: Answer this many of the next edits (PATCH) with 429 Too Many Requests.
         self.rate_limits = 0
@@ -54,6 +55,7 @@ class FakeDiscord:
         self.cdn_fetches: list[str] = []
         self.url = ""
         self._ids = itertools.count(800000000000000000)
+        self._seq = itertools.count()
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
 
@@ -112,7 +114,9 @@ class FakeDiscord:
         message: dict[str, Any] | None = None,
         size_limit: int = 10 * 1024 * 1024,
     ) -> dict[str, Any]:
-        iid = discord.utils.time_snowflake(discord.utils.utcnow())
+        # a snowflake of now (discord.py reads the token's age from it), unique even for two
+        # interactions in the same millisecond (the low bits are Discord's own counter)
+        iid = discord.utils.time_snowflake(discord.utils.utcnow()) + next(self._seq) % 4096
         payload: dict[str, Any] = {
             "id": str(iid),
             "application_id": str(APP_ID),
@@ -157,6 +161,7 @@ class FakeDiscord:
             payload["user"] = who
         if message is not None:
             payload["message"] = message
+            self.pressed[payload["token"]] = int(message["id"])
         return payload
 
     def attachment(self, name: str, data: bytes, content_type: str | None) -> dict[str, Any]:
@@ -213,6 +218,31 @@ class FakeDiscord:
         return self._message(
             CHANNEL_ID, content, author=user(USER_ID, "user5"), attachments=attachments
         )
+
+    def slash(self, name: str, sub: str | None = None, **values: Any) -> dict[str, Any]:
+        """A slash command, or a subcommand of a group, with its options: a str is a string
+        option, an int an integer, a :func:`user` dict a user (resolved, as Discord sends it)."""
+        options: list[dict[str, Any]] = []
+        resolved: dict[str, Any] = {}
+        for key, value in values.items():
+            if isinstance(value, dict):
+                options.append({"name": key, "type": 6, "value": value["id"]})
+                resolved.setdefault("users", {})[value["id"]] = value
+            elif isinstance(value, int):
+                options.append({"name": key, "type": 4, "value": value})
+            else:
+                options.append({"name": key, "type": 3, "value": str(value)})
+        if sub is not None:
+            options = [{"name": sub, "type": 1, "options": options}]
+        data: dict[str, Any] = {
+            "id": str(self.next_id()),
+            "name": name,
+            "type": 1,
+            "options": options,
+        }
+        if resolved:
+            data["resolved"] = resolved
+        return data
 
     def button(self, custom_id: str) -> dict[str, Any]:
         return {"custom_id": custom_id, "component_type": 2}
@@ -344,6 +374,10 @@ class FakeDiscord:
             self.messages[int(message["id"])] = message
             self.originals[token] = int(message["id"])
             resource["message"] = message
+        elif kind == 7 and token in self.pressed:  # the pressed button's message is updated
+            pressed = self.messages.get(self.pressed[token])
+            if pressed is not None:
+                self._apply(pressed, data, {})
         return _json(
             {
                 "interaction": {

@@ -30,6 +30,7 @@ _JSON_PARAMS = {
     "link_preview_options",
     "allowed_updates",
     "commands",
+    "scope",
 }
 T = TypeVar("T")
 
@@ -97,6 +98,9 @@ class FakeBotApi:
         self.chats: dict[int, dict[str, Any]] = {}
         self.shown: dict[tuple[int, int], Shown] = {}
         self.local_files = False
+        #: chat id -> {user id: "creator" | "administrator"}; everyone else is a "member"
+        self.chat_admins: dict[int, dict[int, str]] = {}
+        self.users: dict[int, dict[str, Any]] = {}
         self._updates: list[dict[str, Any]] = []
         self._files: dict[str, tuple[bytes | Path, int | None]] = {}
         self._floods: dict[str, list[int]] = {}
@@ -231,6 +235,24 @@ class FakeBotApi:
         found = {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_path": path}
         return 200, found | ({"file_size": size} if size is not None else {})
 
+    def _m_getChatMember(self, call: Call) -> tuple[int, Any]:
+        chat_id, user_id = int(call.params["chat_id"]), int(call.params["user_id"])
+        if chat_id not in self.chats:
+            return 400, "Bad Request: chat not found"
+        found = self.users.get(user_id, {"id": user_id, "is_bot": False, "first_name": "?"})
+        status = self.chat_admins.get(chat_id, {}).get(user_id, "member")
+        member: dict[str, Any] = {"status": status, "user": found}
+        if status == "creator":
+            member["is_anonymous"] = False
+        elif status == "administrator":
+            rights = (
+                "can_be_edited can_manage_chat can_delete_messages can_manage_video_chats "
+                "can_restrict_members can_promote_members can_change_info can_invite_users "
+                "can_post_stories can_edit_stories can_delete_stories"
+            )
+            member |= dict.fromkeys(rights.split(), False) | {"is_anonymous": False}
+        return 200, member
+
     def _new_shown(self, chat_id: int, call: Call, text: str | None) -> Shown:
         reply = call.params.get("reply_parameters") or {}
         shown = Shown(
@@ -276,6 +298,7 @@ class FakeBotApi:
     ) -> dict[str, Any]:
         """A user's message (text, and/or audio=/voice=/video=/document=), not sent yet."""
         self.chats[chat["id"]] = chat
+        self.users[sender["id"]] = sender
         message: dict[str, Any] = {
             "message_id": next(self._ids),
             "date": int(time.time()),

@@ -119,7 +119,7 @@ async def test_saved_defaults_go_ahead_and_flood_control_is_honoured(
     commands = api.of("setMyCommands")
     assert [c.params.get("language_code") for c in commands] == [None, "de"]
     names = [c["command"] for c in commands[0].params["commands"]]
-    assert names == ["start", "help", "settings", "status", "cancel", "stem"]
+    assert names == ["start", "help", "settings", "status", "cancel", "stem", "forget"]
 
     panel = await ask(api, ANA, "/settings")
     assert panel.text is not None and "Mode: Ask each time" in panel.text

@@ -1,0 +1,127 @@
+"""A user's /forget: delete what the service keeps about them, on every platform alike.
+
+Deleted: their request records (``stembot:request:<id>``: song titles, chats, options), the
+list of jobs they asked for (shared.usage), their limit usage (window, active slots, minutes),
+and for each job only they asked for: its cached result, its job record, its stems, zip and
+uploaded file. A job someone else asked for too keeps its result and files (they expire with
+their links); if this user's request is what started it, that copy of their request is
+removed from the job record once the run is over.
+
+Kept on purpose: bans and the admins' audit log (the operators' record, see
+shared.limits.forget_user), and the per-day totals (shared.stats: no user in them).
+Each platform deletes its own per-user state (Telegram's settings, message links) itself.
+While one of their songs is still in progress nothing is deleted: the user cancels it or
+waits, then asks again (so a worker never writes the results of a forgotten request).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from shared import jobs, limits, usage
+from shared.admin import NotAllowed
+from shared.schemas import JobRequest, JobState
+from shared.storage import Storage
+
+SCAN_COUNT = 1000
+_FINAL = {s.value for s in JobState if s.final}
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What /forget did."""
+
+    #: Their request records that were deleted.
+    requests: list[JobRequest]
+    #: Jobs only they asked for whose result or files were deleted.
+    deleted_jobs: int
+    #: Jobs someone else asked for too: kept until they expire.
+    kept_jobs: int
+
+    @property
+    def request_ids(self) -> list[str]:
+        return [r.request_id for r in self.requests]
+
+
+async def forget(redis: Redis, storage: Storage, user_id: str) -> Forgotten:
+    """Delete a user's data (see the module docs); NotAllowed("in_progress") while a song of
+    theirs is waiting or running."""
+    mine, others_keys = await _request_records(redis, user_id)
+    for request in mine:
+        if await redis.sismember(jobs.subscribers_key(request.key), request.request_id):  # type: ignore[misc]
+            raise NotAllowed("in_progress")
+    asked = {k.decode() for k in await redis.smembers(usage.user_jobs_key(user_id))}  # type: ignore[misc]
+    keys = asked | {r.key for r in mine}
+    shared = others_keys | await _asked_by_others(redis, user_id, keys)
+    deleted = kept = 0
+    for key in sorted(keys):
+        state, spec_raw = await redis.hmget(jobs.job_key(key), ["state", "spec"])  # type: ignore[misc]
+        spec = JobRequest.model_validate_json(spec_raw) if spec_raw else None
+        live = state is not None and state.decode() not in _FINAL
+        if key in shared or live:
+            kept += 1
+            if spec is not None and spec.user_id == user_id and not live:
+                await redis.hdel(jobs.job_key(key), "spec")  # type: ignore[misc]
+            continue
+        uploads = {r.source.storage_key for r in [*mine, *([spec] if spec else [])] if r.key == key}
+        gone = await redis.delete(
+            jobs.result_key(key), jobs.job_key(key), jobs.subscribers_key(key)
+        )
+        files = await _delete_job_files(storage, key)
+        for upload in sorted(u for u in uploads if u):
+            await storage.delete(upload)
+        if gone or files:
+            deleted += 1
+    stale = [jobs.request_key(r.request_id) for r in mine] + [usage.user_jobs_key(user_id)]
+    await redis.delete(*stale)
+    await limits.forget_user(redis, user_id)
+    return Forgotten(mine, deleted, kept)
+
+
+async def _request_records(redis: Redis, user_id: str) -> tuple[list[JobRequest], set[str]]:
+    """(this user's request records, the job keys of everyone else's)."""
+    mine: list[JobRequest] = []
+    others: set[str] = set()
+    batch: list[bytes] = []
+
+    async def read() -> None:
+        for raw in await redis.mget(batch):
+            if raw is None:
+                continue
+            request = JobRequest.model_validate_json(raw)
+            if request.user_id == user_id:
+                mine.append(request)
+            else:
+                others.add(request.key)
+        batch.clear()
+
+    async for name in redis.scan_iter(match=jobs.request_key("*"), count=SCAN_COUNT):
+        batch.append(name)
+        if len(batch) >= SCAN_COUNT:
+            await read()
+    if batch:
+        await read()
+    return sorted(mine, key=lambda r: r.created_at), others
+
+
+async def _asked_by_others(redis: Redis, user_id: str, keys: set[str]) -> set[str]:
+    """Those of ``keys`` another user asked for (answered from the cache included)."""
+    if not keys:
+        return set()
+    found: set[str] = set()
+    own = usage.user_jobs_key(user_id).encode()
+    wanted = sorted(keys)
+    match = usage.user_jobs_key("*")
+    async for name in redis.scan_iter(match=match, count=SCAN_COUNT):
+        if name == own:
+            continue
+        flags = await redis.smismember(name, wanted)  # type: ignore[misc]
+        found.update(k for k, hit in zip(wanted, flags, strict=True) if hit)
+    return found
+
+
+async def _delete_job_files(storage: Storage, key: str) -> bool:
+    """Remove a job's stems and zip now (not at their expiry); True when there were any."""
+    return await storage.delete_job(key)
