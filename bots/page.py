@@ -107,6 +107,7 @@ class PageState:
 
     async def load(self, job_key: str) -> PageJob | None:
         """The published job (its meta.json), with the options from Redis when known."""
+        await self.storage.prepare_local(job_key)  # S3: mirror the job into the cache
         folder = self.storage.job_dir(job_key)
         meta = await asyncio.to_thread(_read_json, folder / META)
         files = meta.get("files") if meta else None

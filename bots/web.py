@@ -5,22 +5,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
-import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import PurePosixPath
-from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from arq.connections import ArqRedis
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from bots.api import add_api_routes
 from bots.page import add_page_routes
+from shared import metrics
 from shared.config import Settings
 from shared.health import HealthCheck
 from shared.links import LinkCheck, verify
-from shared.storage import LocalStorage, Storage, file_path
+from shared.storage import (
+    CONTENT_TYPES,
+    LocalStorage,
+    Storage,
+    content_disposition,
+    file_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,43 +37,12 @@ STORAGE = web.AppKey("storage", LocalStorage)
 CHECKS = web.AppKey("checks", tuple[HealthCheck, ...])
 
 CHECK_TIMEOUT_S = 5.0
-TITLE_MAX = 120
-CONTENT_TYPES = {
-    ".mp3": "audio/mpeg",
-    ".flac": "audio/flac",
-    ".wav": "audio/wav",
-    ".zip": "application/zip",
-}
 LINK_TEXT = {
     LinkCheck.INVALID: "This link is invalid.",
     LinkCheck.EXPIRED: "This link has expired.",
 }
 NOT_FOUND = "Not found."
 BASE_HEADERS = {"X-Content-Type-Options": "nosniff"}
-
-
-def _clean_title(title: str) -> str:
-    """Double quotes, slashes, control and format characters (bidi overrides...) become spaces."""
-    chars = [
-        " " if c in '"/\\' or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c
-        for c in title
-    ]
-    return re.sub(r"\s+", " ", "".join(chars)).strip()[:TITLE_MAX].strip()
-
-
-def content_disposition(title: str, stem: str, ext: str) -> str:
-    """``attachment`` with an ASCII fallback and the UTF-8 name (RFC 6266 / 8187).
-
-    "My Song", "vocals", ".mp3" -> ``My Song - vocals.mp3``; the "all" stem is the zip,
-    named ``My Song - stems.zip``.
-    """
-    label = "stems" if stem == "all" else stem
-    clean = _clean_title(title) or "track"
-    ascii_title = unicodedata.normalize("NFKD", clean).encode("ascii", "ignore").decode()
-    ascii_title = re.sub(r"\s+", " ", ascii_title.replace("%", "")).strip() or "track"
-    fallback = f"{ascii_title} - {label}{ext}"
-    name = f"{clean} - {label}{ext}"
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def _text(status: int, text: str) -> web.Response:
@@ -134,6 +110,46 @@ async def cleanup_loop(storage: Storage, interval_s: float) -> None:
         await asyncio.sleep(interval_s)
 
 
+#: A metric that cannot be written in this time is dropped (the response does not wait).
+METRIC_TIMEOUT_S = 1.0
+
+
+def request_timer(redis: Redis) -> Middleware:
+    """Record each request's duration by route pattern (never the raw path: no job keys or
+    signatures in the metrics) and status class, in Redis next to the other metrics."""
+
+    async def record(request: web.Request, status: int, started: float) -> None:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        try:
+            async with asyncio.timeout(METRIC_TIMEOUT_S):
+                await metrics.observe(
+                    redis,
+                    metrics.HTTP_SECONDS,
+                    time.perf_counter() - started,
+                    route=route,
+                    status=f"{status // 100}xx",
+                )
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.debug("request metric not recorded: %s", exc)
+
+    @web.middleware
+    async def timed(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            await record(request, exc.status, started)
+            raise
+        except Exception:
+            await record(request, 500, started)
+            raise
+        await record(request, response.status, started)
+        return response
+
+    return timed
+
+
 def create_app(
     settings: Settings,
     storage: LocalStorage,
@@ -143,8 +159,9 @@ def create_app(
     run_cleanup: bool = True,
     redis: ArqRedis | None = None,
 ) -> web.Application:
-    """Downloads at ``/files/{job_key}/{filename}`` (GET, HEAD) and ``/healthz``."""
-    app = web.Application()
+    """Downloads at ``/files/{job_key}/{filename}`` (GET, HEAD) and ``/healthz``; with
+    ``redis``, every request's duration goes to the metrics."""
+    app = web.Application(middlewares=[request_timer(redis)] if redis is not None else [])
     app[STORAGE] = storage
     app[CHECKS] = tuple(checks)
     app.router.add_get("/files/{job_key}/{filename}", download)

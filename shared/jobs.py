@@ -25,8 +25,10 @@ from typing import Literal
 from arq.connections import ArqRedis
 from arq.constants import abort_jobs_ss, in_progress_key_prefix
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared import events, usage
+from shared import events, metrics, usage
 from shared.errors import Cancelled
 from shared.schemas import JobRequest, JobResult, JobState, ProgressEvent
 
@@ -57,6 +59,10 @@ def request_key(request_id: str) -> str:
 
 
 STATS_JOB_S = f"{PREFIX}stats:job_s"
+
+#: Redis errors that mean "unreachable for now" (restart, failover, network); BusyLoadingError,
+#: while a restarted Redis reads its append-only file, is a ConnectionError.
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 # Reuse a valid result, else subscribe the request and either join the live run or start one.
 _SUBMIT = """
@@ -128,6 +134,7 @@ async def submit(
     if kind == "cached":
         result = JobResult.model_validate_json(value)
         if result.valid():
+            await metrics.observe_requests(redis, [request], JobState.DONE)
             return Submitted("cached", key, request.request_id, result=result)
         # Links about to expire: drop the entry and go again for fresh links.
         await redis.delete(result_key(key))
@@ -256,6 +263,7 @@ async def notify(redis: Redis, requests: list[JobRequest], event: ProgressEvent)
     user told "done" can send the next song at once)."""
     if event.state.final:
         await usage.on_final(redis, requests, event)
+        await metrics.observe_requests(redis, requests, event.state, at=event.ts)
     await events.publish(redis, [(r.reply_to, r.request_id) for r in requests], event)
 
 

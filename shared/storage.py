@@ -1,4 +1,8 @@
-"""Where uploads and stems live, behind one small interface (S3-compatible storage later).
+"""Where uploads and stems live, behind one small interface.
+
+Two backends: :class:`LocalStorage` (a folder: one host, or a volume all hosts share) and
+:class:`shared.s3.S3Storage` (an S3-compatible bucket with presigned links; the folder is then
+scratch and the web server's cache). :func:`build_storage` picks one from the settings.
 
 LocalStorage layout under its root::
 
@@ -21,6 +25,7 @@ import re
 import secrets
 import shutil
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,6 +44,40 @@ STALE_S = 3600
 SCRATCH_STALE_S = 6 * 3600
 #: Prefixes of the folders LocalStorage itself puts in tmp/ (stale after STALE_S).
 _OWN_TMP = ("publish-", "replaced-", "expired-")
+
+
+#: Media type of a published file, by extension.
+CONTENT_TYPES = {
+    ".mp3": "audio/mpeg",
+    ".flac": "audio/flac",
+    ".wav": "audio/wav",
+    ".zip": "application/zip",
+}
+TITLE_MAX = 120
+
+
+def _clean_title(title: str) -> str:
+    """Double quotes, slashes, control and format characters (bidi overrides...) become spaces."""
+    chars = [
+        " " if c in '"/\\' or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c
+        for c in title
+    ]
+    return re.sub(r"\s+", " ", "".join(chars)).strip()[:TITLE_MAX].strip()
+
+
+def content_disposition(title: str, stem: str, ext: str) -> str:
+    """``attachment`` with an ASCII fallback and the UTF-8 name (RFC 6266 / 8187).
+
+    "My Song", "vocals", ".mp3" -> ``My Song - vocals.mp3``; the "all" stem is the zip,
+    named ``My Song - stems.zip``.
+    """
+    label = "stems" if stem == "all" else stem
+    clean = _clean_title(title) or "track"
+    ascii_title = unicodedata.normalize("NFKD", clean).encode("ascii", "ignore").decode()
+    ascii_title = re.sub(r"\s+", " ", ascii_title.replace("%", "")).strip() or "track"
+    fallback = f"{ascii_title} - {label}{ext}"
+    name = f"{clean} - {label}{ext}"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def check_name(name: str) -> str:
@@ -78,6 +117,11 @@ class Storage(Protocol):
 
     async def fetch_job_file(self, job_key: str, filename: str, dest: Path) -> Path:
         """A local copy of a published file; SourceGone when it no longer exists."""
+        ...
+
+    async def delete_job(self, job_key: str) -> bool:
+        """Remove a job's stems and zip now, before their expiry (/forget); True when there
+        were any."""
         ...
 
     async def cleanup(self, now: float | None = None) -> int:
@@ -198,6 +242,11 @@ class LocalStorage:
     async def job_exists(self, job_key: str) -> bool:
         return await asyncio.to_thread((self.job_dir(job_key) / META).is_file)
 
+    async def prepare_local(self, job_key: str) -> bool:
+        """Make ``job_dir(job_key)`` hold the published job, for serving it; False when
+        there is none. Here the files already are there; S3Storage mirrors them."""
+        return await self.job_exists(job_key)
+
     async def find_file(self, job_key: str, filename: str) -> JobFile | None:
         """A regular file listed in the job's meta, or None (also for unsafe names)."""
         try:
@@ -254,6 +303,21 @@ class LocalStorage:
             if _age(path, now) > ttl and _remove(path):
                 removed += 1
         return removed
+
+    async def delete_job(self, job_key: str) -> bool:
+        folder = self.job_dir(job_key)
+        # out of jobs/ in one rename (a download sees all of it or nothing), then deleted;
+        # an "expired-" leftover in tmp/ is removed by the periodic cleanup
+        doomed = self.tmp / f"expired-{folder.name}-{secrets.token_hex(6)}"
+
+        def remove() -> bool:
+            try:
+                os.rename(folder, doomed)
+            except FileNotFoundError:
+                return False
+            return _remove(doomed)
+
+        return await asyncio.to_thread(remove)
 
     def _remove_job(self, job: Path, now: float) -> bool:
         """Move the folder out of jobs/ first: if a publish replaced it meanwhile, put it back."""
@@ -339,6 +403,20 @@ def _link_or_copy(src: Path, dest: Path) -> None:
 
 
 def build_storage(settings: Settings) -> LocalStorage:
-    """The storage the settings describe (a LocalStorage until an S3 backend exists)."""
+    """The storage the settings describe: a folder, or an S3 bucket (``STORAGE_BACKEND``)."""
     s = settings.storage
+    if s.storage_backend == "s3":
+        from shared.s3 import S3Storage, s3_clients
+
+        client, presigner = s3_clients(s)
+        assert s.s3_bucket is not None  # checked by the settings
+        return S3Storage(
+            s.storage_dir,
+            s.public_url,
+            s.signing_key_bytes(),
+            s.link_ttl_s,
+            bucket=s.s3_bucket,
+            client=client,
+            presigner=presigner,
+        )
     return LocalStorage(s.storage_dir, s.public_url, s.signing_key_bytes(), s.link_ttl_s)

@@ -6,6 +6,7 @@ stembot split FILE ...    split one song through the queue and a worker, write t
 stembot telegram          run the Telegram bot (needs STEMBOT_TELEGRAM_TOKEN)
 stembot discord           run the Discord bot (needs STEMBOT_DISCORD_TOKEN)
 stembot run               worker + web (+ each bot whose token is set) in one process
+stembot models pull NAME  fetch Demucs weights into STEMBOT_MODEL_REPO (once per model)
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from shared.redis_server import PrivateRedis
 from shared.storage import build_storage
 from stembot.demo import demo_split
 from worker.main import WorkerStartupError, build_download_worker, build_worker
+from worker.models import Catalog, PullError, pull
+from worker.resilience import run_until_signalled
 
 log = logging.getLogger("stembot")
 T = TypeVar("T")
@@ -146,12 +149,11 @@ def _safe_url(url: str) -> str:
 async def cmd_worker(settings: Settings, burst: bool, queues: tuple[str, ...]) -> int:
     async with redis_pool(settings, private_ok=False) as (_, url):
         workers = Workers(settings, url, queues)
-        built = await workers.build(handle_signals=True, burst=burst)
+        # one signal handler for all the workers (arq's own would keep only the last one's)
+        built = await workers.build(handle_signals=False, burst=burst)
         try:
-            await asyncio.gather(*(worker.main() for worker in built))
-        except asyncio.CancelledError:
-            pass  # SIGINT/SIGTERM: arq cancelled its main task and hands back running jobs
-        finally:
+            await run_until_signalled([worker.async_run() for worker in built])
+        finally:  # closing hands running jobs back to their queues
             await workers.stop()
     return 0
 
@@ -255,6 +257,19 @@ async def cmd_split(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_models_pull(settings: Settings, args: argparse.Namespace) -> int:
+    """Fetch the named models' weights into the workers' model folder."""
+    repo = Path(args.dir) if args.dir else settings.separation.model_repo
+    if repo is None:
+        raise StartupError(
+            "no model folder: set STEMBOT_MODEL_REPO (the folder the workers load models "
+            "from) or pass --dir"
+        )
+    catalog = Catalog.load(Path(args.catalog) if args.catalog else None)
+    await pull(args.names, repo, settings.separation.model_base_url, catalog=catalog)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stembot", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -282,6 +297,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     split.add_argument("--format", default="mp3", choices=["mp3", "flac", "wav"])
     split.add_argument("--out", default="out", help="folder for the stems (default: out)")
+    models = sub.add_parser("models", help="manage the Demucs weights")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    pull_cmd = models_sub.add_parser(
+        "pull", help="download models into STEMBOT_MODEL_REPO (skips what is there)"
+    )
+    pull_cmd.add_argument("names", nargs="+", metavar="NAME", help=", ".join(MODELS))
+    pull_cmd.add_argument("--dir", help="model folder (default: STEMBOT_MODEL_REPO)")
+    pull_cmd.add_argument(
+        "--catalog",
+        help="folder in demucs' remote format (files.txt, NAME.yaml) for your own models "
+        "on a mirror (default: the one shipped with demucs)",
+    )
     return parser
 
 
@@ -292,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # pydantic's ValidationError: a bad STEMBOT_* value
         print(f"stembot: invalid settings: {exc}", file=sys.stderr)
         return 2
-    quiet = args.command == "split"  # the progress line and one-line errors say it all
+    # the progress lines and one-line errors say it all
+    quiet = args.command in ("split", "models")
     setup_logging("CRITICAL" if quiet else settings.log.log_level, json_lines=settings.log.log_json)
     if quiet:
         logging.getLogger("arq").setLevel(logging.CRITICAL)
@@ -303,12 +331,14 @@ def main(argv: list[str] | None = None) -> int:
         "telegram": lambda: cmd_telegram(settings),
         "discord": lambda: cmd_discord(settings),
         "split": lambda: cmd_split(settings, args),
+        "models": lambda: cmd_models_pull(settings, args),
     }
     try:
         return asyncio.run(commands[args.command]())
     except (
         StartupError,
         SplitFailed,
+        PullError,
         WorkerStartupError,
         TelegramStartupError,
         DiscordStartupError,

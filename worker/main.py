@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,7 +16,8 @@ from shared.errors import ModelUnavailable
 from shared.storage import build_storage
 from worker.download import download, download_timeout_s
 from worker.pipeline import JobRun, WorkerDeps
-from worker.separation import ModelCache, pick_device
+from worker.resilience import LeasedWorker
+from worker.separation import ModelCache, cpu_threads, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def build_worker(
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         device = pick_device(sep.device)
-        torch.set_num_threads(sep.torch_threads or os.cpu_count() or 1)
+        torch.set_num_threads(sep.torch_threads or cpu_threads())
         models = ModelCache(sep.model_repo, device)
         log.info("worker: loading %s on %s", sep.default_model, device)
         try:
@@ -66,7 +66,8 @@ def build_worker(
             where = sep.model_repo or "the HuggingFace hub"
             raise WorkerStartupError(
                 f"cannot load the default model {sep.default_model} from {where} "
-                f"({exc.__cause__}); set STEMBOT_MODEL_REPO to a local Demucs model folder "
+                f"({exc.__cause__}); `stembot models pull {sep.default_model}` fetches it into "
+                "STEMBOT_MODEL_REPO, which may also be any local Demucs model folder "
                 "(`make run-demo` tries the pipeline offline with random-weight models)"
             ) from None
         ctx["deps"] = WorkerDeps(
@@ -91,6 +92,7 @@ def build_worker(
         max_tries=3,
         burst=burst,
         handle_signals=handle_signals,
+        lease_s=settings.limits.job_lease_s,
     )
 
 
@@ -128,6 +130,7 @@ def build_download_worker(
         max_tries=settings.download.download_tries,
         burst=burst,
         handle_signals=handle_signals,
+        lease_s=settings.limits.job_lease_s,
     )
 
 
@@ -142,13 +145,17 @@ def _arq_worker(
     max_tries: int,
     burst: bool,
     handle_signals: bool,
+    lease_s: float,
 ) -> Worker:
     """What both workers share: our own results (keep_result=0), aborts, health key.
 
     arq gets one try more than the job allows itself: past its limit arq drops a job without
     calling it, so the job's own extra try is where the user hears that it gave up.
+    A running job holds a renewed lease (see worker.resilience), so a dead worker's job is
+    run again within ``lease_s``.
     """
-    return Worker(
+    return LeasedWorker(
+        lease_s=lease_s,
         functions=[function],
         queue_name=queue,
         redis_pool=redis,

@@ -1,20 +1,24 @@
-"""/metrics: counters every worker adds to in Redis, rendered for Prometheus."""
+"""/metrics: counters and latency histograms every process adds to in Redis, rendered for
+Prometheus by the real web server."""
 
 from __future__ import annotations
 
 import re
+import time
 from functools import partial
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from redis.asyncio import Redis
 
 from bots.web import create_app
-from shared import metrics
+from shared import jobs, metrics
 from shared.config import Settings
-from shared.redis_server import PrivateRedis
-from shared.schemas import JobState
+from shared.redis_server import PrivateRedis, free_port
+from shared.schemas import JobRequest, JobState, ProgressEvent, Source
+from shared.storage import LocalStorage, build_storage
 from tests.support.audio import make_audio
 from tests.support.service import running_service
 from tests.support.web import serving
@@ -65,3 +69,145 @@ async def test_metrics_endpoint_after_a_job(
     spent = re.search(r"^stembot_separation_seconds_total (\S+)$", text, re.M)
     assert spent is not None
     assert float(spent.group(1)) > 0
+
+
+# --- latency histograms ---------------------------------------------------------------------
+
+HTTP = "stembot_http_request_duration_seconds"
+FINAL = "stembot_request_duration_seconds"
+
+
+def histogram(text: str, name: str, labels: str) -> tuple[list[tuple[str, float]], float, float]:
+    """(cumulative buckets as (le, count), sum, count) of one label set in /metrics text."""
+    buckets = [
+        (le, float(value))
+        for le, value in re.findall(
+            rf'^{name}_bucket\{{{re.escape(labels)},le="([^"]+)"\}} (\S+)$', text, re.M
+        )
+    ]
+    total = re.search(rf"^{name}_sum\{{{re.escape(labels)}\}} (\S+)$", text, re.M)
+    count = re.search(rf"^{name}_count\{{{re.escape(labels)}\}} (\S+)$", text, re.M)
+    assert buckets and total and count, f"no {name}{{{labels}}} in:\n{text}"
+    return buckets, float(total.group(1)), float(count.group(1))
+
+
+def app_with_metrics(settings: Settings, storage: LocalStorage, redis: Redis) -> web.Application:
+    return create_app(
+        settings,
+        storage,
+        metrics=partial(metrics.render, redis, settings),
+        redis=redis,  # type: ignore[arg-type]
+        run_cleanup=False,
+    )
+
+
+async def test_http_durations_by_route_pattern_and_status_class(
+    redis: Redis, tmp_path: Path
+) -> None:
+    settings = Settings(storage_dir=tmp_path / "st", signing_key="k")
+    app = app_with_metrics(settings, build_storage(settings), redis)
+
+    async def boom(request: web.Request) -> web.Response:
+        raise RuntimeError("a bug")
+
+    app.router.add_get("/boom", boom)
+    async with serving(app) as base, aiohttp.ClientSession() as http:
+        started = time.perf_counter()
+        for path, status in [
+            ("/healthz", 200),
+            ("/files/abc123/vocals.mp3?exp=1&sig=x", 403),
+            ("/files/def456/drums.mp3", 403),
+            ("/no/such/page", 404),
+            ("/boom", 500),
+        ]:
+            async with http.get(base + path) as resp:
+                assert resp.status == status, path
+        elapsed = time.perf_counter() - started
+        async with http.get(f"{base}/metrics") as resp:
+            text = await resp.text()
+        async with http.get(f"{base}/metrics") as resp:
+            again = await resp.text()
+
+    assert f"# TYPE {HTTP} histogram\n" in text
+    counts = dict(re.findall(rf"^{HTTP}_count\{{(.*)\}} (\S+)$", text, re.M))
+    assert counts == {
+        'route="/boom",status="5xx"': "1",
+        'route="/files/{job_key}/{filename}",status="4xx"': "2",
+        'route="/healthz",status="2xx"': "1",
+        'route="unmatched",status="4xx"': "1",
+    }
+    assert "abc123" not in text and "def456" not in text and "no/such" not in text
+    buckets, total, count = histogram(
+        text, HTTP, 'route="/files/{job_key}/{filename}",status="4xx"'
+    )
+    assert [le for le, _ in buckets] == [
+        *("0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10"),
+        "+Inf",
+    ]
+    values = [v for _, v in buckets]
+    assert values == sorted(values) and values[-1] == count == 2
+    assert 0 < total < elapsed
+    # the first scrape is in the second one
+    assert f'{HTTP}_count{{route="/metrics",status="2xx"}} 1\n' in again
+
+
+async def test_requests_are_served_while_redis_is_down(tmp_path: Path) -> None:
+    settings = Settings(storage_dir=tmp_path / "st", signing_key="k")
+    down = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    app = create_app(
+        settings,
+        build_storage(settings),
+        redis=down,
+        run_cleanup=False,
+    )
+    try:
+        async with serving(app) as base, aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/healthz") as resp:
+                assert resp.status == 200
+                assert await resp.json() == {"status": "ok"}
+    finally:
+        await down.aclose()
+
+
+async def test_time_to_final_state_by_frontend_and_state(
+    redis_server: PrivateRedis, storage_dir: Path, model_repo: Path, tmp_path: Path
+) -> None:
+    async with running_service(redis_server.url, storage_dir, model_repo) as svc:
+        await svc.redis.flushall()
+        song = make_audio(tmp_path / "a.wav", seconds=2.0)
+        started = time.time()
+        first, stream = await svc.submit(song)
+        assert (await svc.events_until_final(stream))[-1].state == JobState.DONE
+        elapsed = time.time() - started
+        again, _ = await svc.submit(song)  # the same song: answered from the cache
+        assert (first.outcome, again.outcome) == ("queued", "cached")
+
+        # a Telegram request that failed 42 s after it was made
+        failed_at = time.time()
+        request = JobRequest(
+            frontend="telegram",
+            user_id="telegram:1",
+            reply_to="test:events:tg",
+            source=Source(kind="youtube", identity="dQw4w9WgXcQ", title="t"),
+            options=svc.options(),
+            created_at=failed_at - 42,
+        )
+        event = ProgressEvent(
+            job_id=request.key, request_ids=[], state=JobState.FAILED, ts=failed_at
+        )
+        await jobs.notify(svc.redis, [request], event)
+
+        app = app_with_metrics(svc.settings, svc.storage, svc.redis)
+        async with serving(app) as base, aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/metrics") as resp:
+                text = await resp.text()
+
+    assert f"# TYPE {FINAL} histogram\n" in text
+    _, total, count = histogram(text, FINAL, 'frontend="test",state="done"')
+    assert count == 2
+    assert 0 < total <= elapsed + 1  # the run, plus an instant answer from the cache
+    buckets, total, count = histogram(text, FINAL, 'frontend="telegram",state="failed"')
+    assert (total, count) == (pytest.approx(42), 1)
+    assert dict(buckets)["30"] == 0
+    assert dict(buckets)["60"] == 1
+    assert 'frontend="telegram",state="done"' not in text
