@@ -43,6 +43,10 @@ types: install
 test: install lint types
 	$(PY) -m pytest -q
 
+# Process faults only (worker killed/stopped, Redis restarted, cancel): real processes.
+faults: install
+	$(PY) -m pytest -q -m faults
+
 bench: install
 	$(PY) -m bench
 

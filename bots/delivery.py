@@ -193,6 +193,7 @@ class Delivery(Generic[T]):
 
     async def _read_loop(self) -> None:
         inbox: deque[tuple[str, ProgressEvent]] = deque()  # read, not yet handed to a follow
+        backoff_s = 0.0  # while Redis is unreachable (restart, failover): 0.5 s doubling to 30 s
         while True:
             try:
                 if not inbox:
@@ -205,9 +206,17 @@ class Delivery(Generic[T]):
                 while inbox:
                     await self._dispatch(*inbox[0])
                     inbox.popleft()
+                if backoff_s:
+                    log.info("%s delivery: Redis reachable again", self.platform)
+                    backoff_s = 0.0
             except RedisError as exc:
-                log.warning("%s delivery: Redis error (%s), retrying in 1 s", self.platform, exc)
-                await asyncio.sleep(1)
+                backoff_s = min(30.0, max(0.5, backoff_s * 2))
+                name, wait = self.platform, backoff_s
+                log.warning("%s delivery: Redis error (%s), retrying in %.1f s", name, exc, wait)
+                await asyncio.sleep(backoff_s)
+                if "NOGROUP" in str(exc):  # a Redis that came back empty (no persistence)
+                    with contextlib.suppress(RedisError):
+                        await self.consumer.ensure_group()
 
     async def _some_acked(self, within_s: float) -> None:
         self._acked.clear()

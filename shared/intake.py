@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import unicodedata
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from arq.connections import ArqRedis
 
 from shared import jobs
 from shared.config import Settings
+from shared.errors import ServiceUnavailable
 from shared.media import ingest_stream, probe
 from shared.schemas import AudioFormat, JobOptions, JobRequest, Source, StemMode
 from shared.storage import Storage
@@ -39,10 +41,20 @@ def build_options(
     )
 
 
+#: Longest title kept from a file name (chat messages, zip entries, file names).
+TITLE_MAX = 120
+
+
 def title_from_filename(filename: str) -> str:
+    """The file name without folders and extension, as a title users read: control and
+    invisible formatting characters (bidi overrides...) dropped, spaces collapsed, capped."""
     name = Path(filename.replace("\\", "/")).name
     stem = name.rsplit(".", 1)[0] if "." in name else name
-    return stem.strip() or "track"
+    visible = "".join(c for c in stem if unicodedata.category(c) not in ("Cc", "Cf", "Cs"))
+    title = " ".join(visible.split())
+    if len(title) > TITLE_MAX:
+        title = title[: TITLE_MAX - 1].rstrip() + "…"
+    return title or "track"
 
 
 async def submit_upload(
@@ -108,12 +120,15 @@ async def submit_upload(
 
 
 async def _submit(redis: ArqRedis, settings: Settings, request: JobRequest) -> jobs.Submitted:
-    return await jobs.submit(
-        redis,
-        request,
-        queue_name=settings.redis.queue_name,
-        download_queue=settings.redis.download_queue_name,
-    )
+    try:
+        return await jobs.submit(
+            redis,
+            request,
+            queue_name=settings.redis.queue_name,
+            download_queue=settings.redis.download_queue_name,
+        )
+    except jobs.REDIS_DOWN as exc:  # restarting or unreachable: the user can try again soon
+        raise ServiceUnavailable() from exc
 
 
 async def file_chunks(path: Path, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:

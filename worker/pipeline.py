@@ -29,7 +29,9 @@ from shared.media import probe
 from shared.schemas import JobRequest, JobResult, JobState, ProgressEvent
 from shared.storage import Storage
 from worker import audio
-from worker.separation import ModelCache, mix_stems, separate
+from worker.resilience import give_try_back, job_limit_s
+from worker.separation import ModelCache, Tuning, separate_to_files
+from worker.staging import mix_staged
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,13 +60,16 @@ def safe_title(title: str) -> str:
 
 async def load_spec(redis: Redis, key: str, arq_id: str) -> JobRequest | None:
     """The request that started run ``arq_id``, with what its download stage found out
-    (stored audio, video title); None when the run was cancelled or superseded."""
-    fields = ["arq_id", "spec", "storage_key", "title"]
+    (stored audio, video title); None when the run was cancelled, superseded or is over
+    (a worker killed after the final event but before arq heard of it: its re-run skips)."""
+    fields = ["arq_id", "spec", "state", "storage_key", "title"]
     raw = await redis.hmget(jobs.job_key(key), fields)  # type: ignore[misc]
     if raw[0] is None or raw[0].decode() != arq_id or raw[1] is None:
         return None
+    if raw[2] is not None and JobState(raw[2].decode()).final:
+        return None
     spec = JobRequest.model_validate_json(raw[1])
-    found = {name: value.decode() for name, value in zip(fields[2:], raw[2:], strict=True) if value}
+    found = {name: value.decode() for name, value in zip(fields[3:], raw[3:], strict=True) if value}
     if found:
         spec = spec.model_copy(update={"source": spec.source.model_copy(update=found)})
     return spec
@@ -90,6 +95,8 @@ class JobRun:
         self.started = time.monotonic()
         self._last_sent: tuple[JobState, float | None] | None = None
         self._stage_started = time.monotonic()
+        #: The run's time limit, scaled to the track once its length is known (arm_limit).
+        self._limit: asyncio.Timeout | None = None
 
     # --- reporting ---------------------------------------------------------------------
 
@@ -106,10 +113,19 @@ class JobRun:
         await self._send()
 
     async def _send(self) -> None:
+        if self.state == JobState.QUEUED:
+            return  # not started a stage yet: positions in the queue come from the queue
         current = (self.state, None if self.percent is None else round(self.percent))
         if current == self._last_sent:
             return
         self._last_sent = current
+        try:
+            await self._publish_progress()
+        except jobs.REDIS_DOWN as exc:  # progress is best effort; the work goes on meanwhile
+            log.warning("job %s: cannot report progress (%s), trying again", self.key, exc)
+            self._last_sent = None
+
+    async def _publish_progress(self) -> None:
         redis = self.deps.redis
         if not await jobs.set_state(redis, self.key, self.arq_id, self.state, self.percent):
             return  # cancelled or superseded: the user has heard the outcome already
@@ -168,7 +184,8 @@ class JobRun:
         error: StembotError | None = None
         result: JobResult | None = None
         try:
-            result = await self._work(spec, workdir)
+            async with asyncio.timeout(None) as self._limit:  # armed once the length is known
+                result = await self._work(spec, workdir)
         except asyncio.CancelledError:
             ticker.cancel()
             self.stop.set()  # the Demucs thread stops at its next segment
@@ -182,6 +199,7 @@ class JobRun:
                 await asyncio.shield(self._fail(error, state))
             else:  # worker shutting down: arq puts the job back, keep the upload for it
                 shutil.rmtree(workdir, ignore_errors=True)
+                await give_try_back(redis, self.arq_id + self.stage_suffix)
             raise
         except StembotError as exc:
             if exc.transient and self.job_try < self.max_tries:
@@ -201,8 +219,13 @@ class JobRun:
             log.info("job %s failed: %s (%s)", self.key, exc.code, exc)
             error = exc
         except Exception:
-            error = InternalError()
-            log.exception("job %s: internal error, reference %s", self.key, error.reference)
+            self.stop.set()
+            if self._limit is not None and self._limit.expired():
+                error = TimedOut()
+                log.info("job %s: over its time limit, stopped", self.key)
+            else:
+                error = InternalError()
+                log.exception("job %s: internal error, reference %s", self.key, error.reference)
         finally:
             ticker.cancel()
         # everything temporary is gone before the user hears the outcome
@@ -232,6 +255,14 @@ class JobRun:
     def timeout_s(self) -> int:
         """arq's limit for this stage; when it cancels us, the user hears "timed out"."""
         return self.deps.settings.limits.job_timeout_s
+
+    def arm_limit(self, limit_s: float) -> float:
+        """End the run ``limit_s`` after it started (arq's own timeout stays the cap);
+        returns the seconds left."""
+        left_s = max(0.0, min(limit_s, self.timeout_s) - (time.monotonic() - self.started))
+        if self._limit is not None and limit_s < self.timeout_s:
+            self._limit.reschedule(asyncio.get_running_loop().time() + left_s)
+        return max(1.0, left_s)
 
     async def _cleanup(self, workdir: Path, spec: JobRequest, *, delete_source: bool) -> None:
         await asyncio.to_thread(shutil.rmtree, workdir, True)
@@ -272,26 +303,30 @@ class JobRun:
         local = await storage.fetch_upload(source.storage_key, workdir / "input")
         info = await probe(local, max_duration_s=settings.limits.max_duration_s)
         model = await self.in_thread(self.deps.models.get, options.model)
+        left_s = self.arm_limit(job_limit_s(settings.limits, info.duration_s, options, model))
         wav = await self.in_thread(
             audio.decode,
             local,
             model.samplerate,
             model.audio_channels,
             src_channels=info.channels,
+            timeout_s=min(300.0, left_s),  # a stuck ffmpeg is killed, the thread freed
         )
 
         await self.report(JobState.SEPARATING, 0.0)
         separation_started = time.monotonic()
         stems = await self.in_thread(
-            separate,
+            separate_to_files,
             model,
             wav,
+            workdir / "stems",
             shifts=options.shifts,
             overlap=options.overlap,
             segment=options.segment,
             device=self.deps.device,
             on_progress=self._on_progress(JobState.SEPARATING),
             should_stop=self.stop.is_set,
+            tuning=Tuning.for_device(settings.separation, self.deps.device),
         )
         del wav
         await metrics.add(
@@ -301,7 +336,7 @@ class JobRun:
                 "stembot_separated_audio_seconds_total": info.duration_s,
             },
         )
-        stems = mix_stems(stems, options.stems)
+        stems = await self.in_thread(mix_staged, stems, options.stems)
 
         await self.report(JobState.ENCODING)
         out = workdir / "out"

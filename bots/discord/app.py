@@ -16,13 +16,15 @@ from arq.connections import ArqRedis
 from discord import app_commands
 
 from bots.delivery import Delivery, Pacer
-from bots.discord import intake, render
+from bots.discord import admin, intake, render
 from bots.discord.cancel import CancelButton
 from bots.discord.deps import DiscordDeps
 from bots.discord.presenter import DiscordPresenter
+from bots.discord.redact import keep_tokens_out_of_logs
 from bots.discord.settings import DiscordSettings
+from shared import jobs
 from shared.config import Settings
-from shared.errors import InternalError
+from shared.errors import InternalError, ServiceUnavailable
 from shared.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -85,12 +87,15 @@ class StemBot(discord.Client):
         redis: ArqRedis,
         storage: Storage,
     ) -> None:
+        keep_tokens_out_of_logs()  # discord.py logs interaction tokens at DEBUG
         intents = discord.Intents.none()
         intents.guilds = True  # not privileged: servers' upload limits and channels
         super().__init__(intents=intents, max_messages=None)
         self.tree = app_commands.CommandTree(self)
         self.tree.add_command(stem_command)
         self.tree.add_command(split_menu)
+        self.tree.add_command(admin.stemadmin)
+        self.tree.add_command(admin.forget_command)
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
         self.settings, self.ds, self.redis, self.storage = settings, ds, redis, storage
         self.presenter = DiscordPresenter(self, ds, settings, storage)
@@ -107,7 +112,7 @@ class StemBot(discord.Client):
         self._deps = DiscordDeps(
             self.settings, self.ds, self.redis, self.storage, http, self.presenter, self.delivery
         )
-        self.add_dynamic_items(CancelButton)
+        self.add_dynamic_items(CancelButton, admin.ForgetButton)
         await self.delivery.start()
 
     async def sync_commands(self) -> None:
@@ -131,9 +136,13 @@ class StemBot(discord.Client):
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         """A handler raised: logged with a reference, and the user is told."""
-        reference = InternalError().reference
-        log.error("discord: a command failed, reference %s", reference, exc_info=error)
-        embed = render.refusal(render.SOMETHING_WRONG.format(reference=reference))
+        if isinstance(getattr(error, "original", error), jobs.REDIS_DOWN):
+            log.warning("discord: Redis unreachable (%s)", getattr(error, "original", error))
+            embed = render.refusal(ServiceUnavailable().user_message)  # restarting: try again
+        else:
+            reference = InternalError().reference
+            log.error("discord: a command failed, reference %s", reference, exc_info=error)
+            embed = render.refusal(render.SOMETHING_WRONG.format(reference=reference))
         try:
             if interaction.response.is_done():
                 await interaction.followup.send(embed=embed, ephemeral=True)

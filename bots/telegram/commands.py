@@ -13,13 +13,13 @@ from bots.telegram.deps import BotDeps
 from bots.telegram.render import settings_markup, settings_text
 from bots.telegram.texts import TEXTS, error_text, lang_of, text
 from shared import jobs
-from shared.errors import InternalError, StembotError
+from shared.errors import InternalError, ServiceUnavailable, StembotError
 from shared.schemas import JobRequest
 
 log = logging.getLogger(__name__)
 
 #: Commands in the order Telegram shows them; each has a ``cmd_<name>`` text.
-COMMANDS = ("start", "help", "settings", "status", "cancel", "stem")
+COMMANDS = ("start", "help", "settings", "status", "cancel", "stem", "forget")
 
 
 async def register_commands(bot: Bot) -> None:
@@ -145,6 +145,9 @@ async def apologize(update: object, error: BaseException | None) -> None:
         log.error("telegram: failed outside an update", exc_info=error)
         return
     lang = lang_of(update.effective_user.language_code if update.effective_user else None)
+    if isinstance(error, jobs.REDIS_DOWN):  # Redis restarting: "busy, try again in a minute"
+        log.warning("telegram: Redis unreachable (%s)", error)
+        error = ServiceUnavailable()
     if isinstance(error, StembotError):
         reason = error_text(lang, error.code, error.user_message)
     else:
