@@ -1,4 +1,5 @@
-"""Cheap checks on what a user sent, before anything heavy: size while reading, ffprobe.
+"""Checks on what a user sent, before anything heavy: size while reading, archives, ffprobe,
+then one decode without Demucs (real length, damage, silence).
 
 Used by the frontends at submit time (so a bad file is rejected at once, before it takes a
 queue slot) and by the worker before decoding.
@@ -10,15 +11,36 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import re
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.errors import EmptyFile, NoDuration, NotAudio, TooLarge, TooLong, Unreadable
+from shared.errors import (
+    Archive,
+    EmptyFile,
+    NoDuration,
+    NotAudio,
+    TooLarge,
+    TooLong,
+    TooManyChannels,
+    Unreadable,
+)
 
 #: Containers ffprobe "reads" that are never audio (images, text, archives).
 _NOT_MEDIA_FORMATS = {"tty", "image2", "png_pipe", "jpeg_pipe", "gif", "webp_pipe", "bmp_pipe"}
+#: Most audio channels we split (7.1 surround). The worker decodes every channel before it
+#: mixes them down: 64 channels of 10 minutes would be 6.8 GB of samples in memory.
+MAX_CHANNELS = 8
+#: A file whose loudest sample is below this (dBFS) is silent: digital silence, a noise floor.
+SILENT_DB = -70.0
+#: Shorter than this is no sound to split (a header with an absurd sample rate, a click).
+MIN_DURATION_S = 0.1
+#: A file of which less than this share of what its header promises decodes (and at least
+#: 1 s less) is damaged: a chunk of garbage, a file cut short. Not for estimated lengths.
+_DAMAGED_RATIO = 0.8
+_ESTIMATED = "Estimating duration from bitrate"
 
 
 @dataclass(frozen=True)
@@ -32,28 +54,24 @@ class MediaInfo:
 
 
 async def probe(path: Path, *, max_duration_s: float, timeout_s: float = 30) -> MediaInfo:
-    """ffprobe the file; raise the specific rejection for anything we cannot split."""
+    """ffprobe the file, then decode it once; raise the specific rejection for anything we
+    cannot split.
+
+    The decode (no Demucs, about 0.1 s per minute of audio) is what makes the checks true of
+    the samples the worker will get, not of what the header claims: the length (a header can
+    claim 1 s for 30 minutes of mp3 frames), damage (a flac that stops after its first second,
+    a file in which nothing decodes) and silence.
+    """
     if path.stat().st_size == 0:
         raise EmptyFile()
-    proc = await asyncio.create_subprocess_exec(
-        "ffprobe",
-        "-v",
-        "error",
-        "-print_format",
-        "json",
-        "-show_format",
-        "-show_streams",
+    if _is_archive(path):  # ffmpeg would find the frames of a song stored in a zip
+        raise Archive()
+    code, out, err = await _run(
+        *("ffprobe", "-v", "warning", "-print_format", "json", "-show_format", "-show_streams"),
         str(path),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        timeout_s=timeout_s,
     )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise Unreadable(detail="ffprobe timed out") from None
-    if proc.returncode != 0:
+    if code != 0:
         detail = err.decode(errors="replace")[-300:]
         if _looks_like_media(path):
             raise Unreadable(detail=detail)  # a damaged or truncated media file
@@ -75,10 +93,24 @@ async def probe(path: Path, *, max_duration_s: float, timeout_s: float = 30) -> 
     rate = int(_float(stream.get("sample_rate")) or 0)
     if channels <= 0 or rate <= 0:
         raise Unreadable(detail="audio stream without channels or sample rate")
+    if channels > MAX_CHANNELS:
+        raise TooManyChannels(channels, MAX_CHANNELS)
     if duration is None or duration <= 0:
         raise NoDuration()
     if duration > max_duration_s:
-        raise TooLong(duration, int(max_duration_s))
+        # the header may lie this way too: its packets say how long it really is
+        real = await _demuxed_duration(path)
+        if real is None or real > max_duration_s:
+            raise TooLong(real or duration, int(max_duration_s))
+        duration = real
+    estimated = _ESTIMATED in err.decode(errors="replace")
+    duration = await _decoded_duration(
+        path,
+        duration,
+        samples_per_s=rate * channels,
+        max_duration_s=max_duration_s,
+        trust_header=not estimated,
+    )
     return MediaInfo(
         duration_s=duration,
         sample_rate=rate,
@@ -90,6 +122,78 @@ async def probe(path: Path, *, max_duration_s: float, timeout_s: float = 30) -> 
             for s in streams
         ),
     )
+
+
+async def _decoded_duration(
+    path: Path,
+    header_s: float,
+    *,
+    samples_per_s: int,
+    max_duration_s: float,
+    trust_header: bool,
+) -> float:
+    """Decode the first audio stream (at most a little past the limit): the length of the
+    samples that come out (a gap of damaged pages is missing from them, not from the
+    timestamps).
+
+    Raises TooLong, Unreadable (nothing or far less than the header promises decodes) or
+    NoDuration (silent). ``trust_header`` is False when ffprobe only estimated the length.
+    """
+    cap = max_duration_s + 2
+    code, out, err = await _run(
+        *("ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-v", "info", "-i", str(path)),
+        *("-map", "0:a:0", "-vn", "-sn", "-dn", "-af", "volumedetect", "-t", f"{cap:g}"),
+        *("-progress", "pipe:1", "-f", "null", "-"),
+        timeout_s=120,
+    )
+    if code != 0:
+        raise Unreadable(detail="decode failed: " + err.decode(errors="replace")[-300:])
+    samples = re.search(rb"n_samples: (\d+)", err)  # volumedetect: every channel's samples
+    times = re.findall(rb"^out_time_us=(\d+)$", out, re.MULTILINE)
+    if samples is not None:
+        decoded = int(samples.group(1)) / samples_per_s
+    else:
+        decoded = int(times[-1]) / 1e6 if times else 0.0
+    peak = re.search(rb"max_volume: (-?[\d.]+|-inf) dB", err)
+    if decoded <= 0:
+        raise Unreadable(detail=f"nothing decodes (the header says {header_s:.1f}s)")
+    if decoded < MIN_DURATION_S:
+        raise NoDuration(detail=f"{decoded:.3f}s of audio")
+    if decoded > max_duration_s + 1:
+        # the header said less: the whole file, demuxed (fast), says how long it really is
+        raise TooLong(await _demuxed_duration(path) or decoded, int(max_duration_s))
+    if trust_header and decoded < header_s * _DAMAGED_RATIO and header_s - decoded >= 1:
+        raise Unreadable(detail=f"only {decoded:.1f}s of {header_s:.1f}s decode")
+    if peak is not None and float(peak.group(1)) < SILENT_DB:
+        raise NoDuration(detail=f"silent (peak {peak.group(1).decode()} dB)")
+    return decoded
+
+
+async def _demuxed_duration(path: Path) -> float | None:
+    """The length of the first audio stream from its packets (no decoding), or None."""
+    try:
+        code, out, _ = await _run(
+            *("ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-v", "error", "-i", str(path)),
+            *("-map", "0:a:0", "-c", "copy", "-progress", "pipe:1", "-f", "null", "-"),
+            timeout_s=120,
+        )
+    except Unreadable:
+        return None
+    times = re.findall(rb"^out_time_us=(\d+)$", out, re.MULTILINE)
+    return int(times[-1]) / 1e6 if code == 0 and times else None
+
+
+async def _run(*cmd: str, timeout_s: float) -> tuple[int, bytes, bytes]:
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise Unreadable(detail=f"{cmd[0]} timed out") from None
+    return proc.returncode or 0, out, err
 
 
 #: Leading bytes of the media containers users send; anything else that ffprobe cannot read
@@ -107,6 +211,25 @@ _MEDIA_MAGIC = (
     b"wvpk",
     b"\x30\x26\xb2\x75",
 )
+
+
+#: Leading bytes of archives: zip, gzip, bzip2, xz, zstd, 7z, rar.
+_ARCHIVE_MAGIC = (
+    b"PK\x03\x04",
+    b"PK\x05\x06",
+    b"\x1f\x8b",
+    b"BZh",
+    b"\xfd7zXZ\x00",
+    b"\x28\xb5\x2f\xfd",
+    b"7z\xbc\xaf\x27\x1c",
+    b"Rar!\x1a\x07",
+)
+
+
+def _is_archive(path: Path) -> bool:
+    with path.open("rb") as fh:
+        head = fh.read(263)
+    return head.startswith(_ARCHIVE_MAGIC) or head[257:262] == b"ustar"
 
 
 def _looks_like_media(path: Path) -> bool:

@@ -44,6 +44,7 @@ from shared.errors import (
     YoutubeFailed,
 )
 from shared.youtube import canonical_url
+from worker.redirects import UnsafeRedirect, guarded_handlers
 
 log = logging.getLogger(__name__)
 
@@ -372,7 +373,8 @@ def _session(options: dict[str, Any]) -> Iterator[_YoutubeDL]:
 
 
 class _YoutubeDL(yt_dlp.YoutubeDL):
-    """Closes every HTTP response it opened when the session ends.
+    """Closes every HTTP response it opened when the session ends, and follows no redirect
+    to a local or internal address (worker.redirects).
 
     yt-dlp leaves responses open when a download stops early (size cap, cancellation, a
     retried 5xx, a timeout) and inside the errors it raises; a long-running worker would
@@ -382,6 +384,9 @@ class _YoutubeDL(yt_dlp.YoutubeDL):
     def __init__(self, params: dict[str, Any]) -> None:
         self._opened: list[Any] = []
         super().__init__(params)
+
+    def build_request_director(self, handlers: Any, preferences: Any = None) -> Any:
+        return super().build_request_director(guarded_handlers(handlers), preferences)
 
     def urlopen(self, req: Any) -> Any:
         try:
@@ -462,6 +467,8 @@ def map_error(exc: BaseException) -> StembotError:
             return err
     text = str(exc)
     detail = text[:500]
+    if any(isinstance(err, UnsafeRedirect) for err in chain):
+        return YoutubeFailed(detail)  # never retried: the media server sent us elsewhere
     if any(isinstance(err, GeoRestrictedError) for err in chain):
         return RegionBlocked(detail)
     for pattern, error in _MESSAGES:

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from shared.errors import EmptyFile, NoDuration, NotAudio, TooLarge, TooLong, Unreadable
+from shared.errors import (
+    Archive,
+    EmptyFile,
+    NoDuration,
+    NotAudio,
+    TooLarge,
+    TooLong,
+    Unreadable,
+)
 from shared.media import MediaInfo, ingest_stream, probe
 from tests.support.audio import make_audio
 
@@ -144,7 +152,7 @@ def empty_wav(path: Path) -> Path:
     [
         (lambda p: video_without_audio(p.with_suffix(".mp4")), NotAudio, NOT_AUDIO),
         (lambda p: png(p.with_suffix(".png")), NotAudio, NOT_AUDIO),
-        (lambda p: archive(p.with_suffix(".zip")), NotAudio, NOT_AUDIO),
+        (lambda p: archive(p.with_suffix(".zip")), Archive, Archive().user_message),
         (lambda p: text(p.with_suffix(".mp3")), NotAudio, NOT_AUDIO),
         (lambda p: truncated_flac(p.with_suffix(".flac")), Unreadable, UNREADABLE),
         (
