@@ -1,141 +1,289 @@
-"""`make bench`: the worker's separation and the end-to-end path against bare Demucs.
+"""`make bench`: the demucs CLI against our worker's separation and our end-to-end time.
 
-One process, one input, alternating runs, best of N each:
+One run, one machine, one input, each measure in its own process (so each peak RSS is its
+own), every claim a ratio to the reference measured in the same run:
 
-- bare:    demucs.apply.apply_model on the normalized mix (what demucs' Separator does)
-- worker:  worker.separation.separate (our path, progress callback and stop check on)
-- e2e:     a file submitted through the real core -> Redis queue -> arq worker -> ffmpeg
-           decode -> Demucs -> mp3 encode -> zip -> signed links (a fresh file each run, so
-           the result cache never answers)
+- cli:     ``python -m demucs`` on the track (same local model repo, shifts, mp3 320 kbps):
+           the whole process, as a user would run it
+- demucs:  demucs' ``Separator.separate_tensor`` (what the CLI runs) on the decoded samples
+- worker:  our worker's path on the same file in one process: model load, ffmpeg decode,
+           streamed separation, mp3 encode
+- e2e:     the file submitted through the real core -> Redis queue -> arq worker (model warm)
+           -> decode -> Demucs -> mp3 -> zip -> signed links
+- queue:   N tracks queued at once on one worker: jobs per hour (short tracks by default on a
+           small CPU; ``--full-queue`` queues full-length ones)
+- gpu:     with CUDA, the SDR deviation of fp16/bf16 from fp32 (see bench/gpu.py)
 
-Model: the full-size htdemucs architecture with random weights (same compute as the
-released weights). Writes bench/results.json.
+``--memory`` runs only the memory check: our worker's path on a 10-minute track in a child
+process, its peak RSS against the 2.5 GB target.
+
+Model: the full-size htdemucs architecture with random weights (the compute of the released
+model) unless ``--model-repo`` points at real weights. Results go to bench/results.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
+import inspect
 import json
+import os
 import platform
-import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from demucs.apply import apply_model
 
-from shared.redis_server import PrivateRedis
 from tests.support.audio import make_audio
 from tests.support.model_repo import write_model_repo
-from tests.support.service import running_service
-from worker.audio import decode
-from worker.separation import ModelCache, separate
+from worker.separation import cpu_threads, pick_device
 
 RESULTS = Path(__file__).with_name("results.json")
+ROOT = Path(__file__).resolve().parents[1]
+MEMORY_TARGET_MB = 2500
 
 
-def bare(model: Any, wav: torch.Tensor) -> None:
-    with torch.no_grad():
-        ref = wav.mean(0)
-        mean, std = ref.mean(), ref.std() + 1e-8
-        out = apply_model(
-            model,
-            ((wav - mean) / std)[None],
-            shifts=1,
-            split=True,
-            overlap=0.25,
-            device="cpu",
-            num_workers=0,
-            progress=False,
-        )
-        out * std + mean
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "cpu": cpu,
+        "cores": cpu_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
 
 
-def ours(model: Any, wav: torch.Tensor) -> None:
-    separate(
-        model,
-        wav,
-        shifts=1,
-        overlap=0.25,
-        segment=None,
-        device="cpu",
-        on_progress=lambda p: None,
-        should_stop=lambda: False,
-    )
-
-
-def timed(fn: Any, *args: Any) -> float:
+def spawn(cmd: list[str], log: Path) -> tuple[float, float, str]:
+    """Run ``cmd``; its wall time, its peak RSS (MiB, with its own children) and stdout."""
     start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
+    with log.open("w") as err, tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        stdout = out.read()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:4])}... failed ({proc.returncode}); see {log}")
+    return wall, usage.ru_maxrss / 1024, stdout
 
 
-async def end_to_end(repo: Path, work: Path, seconds: float, rounds: int) -> list[float]:
-    times = []
-    with PrivateRedis() as redis:
-        async with running_service(redis.url, work / "storage", repo, shifts=1) as svc:
-            for i in range(rounds + 1):  # the first run warms the worker up; not counted
-                # a few ms longer each time: new bytes, so the result cache never answers
-                song = make_audio(work / f"e2e-{i}.mp3", seconds=seconds + 0.01 * i)
-                start = time.perf_counter()
-                _, stream = await svc.submit(song, user=f"bench{i}")
-                events = await svc.events_until_final(stream, timeout_s=3600)
-                elapsed = time.perf_counter() - start
-                assert events[-1].state.value == "done", events[-1]
-                if i:
-                    times.append(elapsed)
-    return times
+def child(mode: str, args: dict[str, Any], logs: Path) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "bench.child", mode, json.dumps(args)]
+    wall, _, stdout = spawn(cmd, logs / f"{mode}.log")
+    result: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
+    result["process_s"] = round(wall, 3)
+    print(f"  {mode}: {result}", flush=True)
+    return result
+
+
+def demucs_cli(track: Path, repo: Path, out: Path, shifts: int, device: str, logs: Path) -> dict:
+    cmd = [sys.executable, "-m", "demucs", "--repo", str(repo), "-n", "htdemucs"]
+    cmd += ["--shifts", str(shifts), "-d", device, "--mp3", "--mp3-bitrate", "320"]
+    cmd += ["--mp3-preset", "2", "-o", str(out), str(track)]
+    wall, rss, _ = spawn(cmd, logs / "cli.log")
+    result = {"process_s": round(wall, 3), "peak_rss_mb": round(rss, 1)}
+    print(f"  cli: {result}", flush=True)
+    return result
+
+
+def main_run(args: argparse.Namespace, work: Path, repo: Path, device: str) -> dict[str, Any]:
+    logs = work / "logs"
+    logs.mkdir()
+    print(f"making a {args.seconds:g} s track and {args.queue_tracks} queue tracks", flush=True)
+    track = make_audio(work / "track.mp3", seconds=args.seconds)
+    warmup = make_audio(work / "warmup.mp3", seconds=5.0)
+    queue_s = args.seconds if args.full_queue else args.queue_seconds
+    # a few ms longer each: new bytes, so the result cache never answers
+    queue = [
+        make_audio(work / f"queue-{i}.mp3", seconds=queue_s + 0.01 * (i + 1))
+        for i in range(args.queue_tracks)
+    ]
+    common = {"repo": str(repo), "shifts": args.shifts, "device": device}
+    cli = demucs_cli(track, repo, work / "cli-out", args.shifts, device, logs)
+    tuned = {"batch": args.batch, "precision": args.precision}
+    demucs_runs, worker_runs = [], []
+    for _ in range(args.rounds):  # alternating, best of each: the CPU may be shared
+        demucs_runs.append(child("demucs", {**common, "track": str(track)}, logs))
+        worker_runs.append(child("worker", {**common, **tuned, "track": str(track)}, logs))
+    demucs = min(demucs_runs, key=lambda r: r["separate_s"])
+    worker = min(worker_runs, key=lambda r: r["separate_s"])
+    service_args = {
+        **common,
+        "work": str(work / "service"),
+        "track": str(track),
+        "warmup": str(warmup),
+        "queue": [str(p) for p in queue],
+    }
+    service = child("service", service_args, logs)
+    seconds = args.seconds
+    results: dict[str, Any] = {
+        "track_s": seconds,
+        "shifts": args.shifts,
+        "cli": {**cli, "realtime_factor": round(cli["process_s"] / seconds, 3)},
+        "demucs_separation": demucs,
+        "worker": {**worker, "realtime_factor": round(worker["separate_s"] / seconds, 3)},
+        "e2e": {
+            "s": service["e2e_s"],
+            "stages_s": service["e2e_stages_s"],
+            "realtime_factor": round(service["e2e_s"] / seconds, 3),
+            "service_peak_rss_mb": service["peak_rss_mb"],
+        },
+        "queue": {
+            "tracks": service["queue_tracks"],
+            "track_s": queue_s,
+            "short_tracks": not args.full_queue,
+            "s": service["queue_s"],
+            "jobs_per_hour_per_worker": service["jobs_per_hour"],
+        },
+        "rounds": {
+            "n": args.rounds,
+            "demucs_separate_s": [r["separate_s"] for r in demucs_runs],
+            "worker_separate_s": [r["separate_s"] for r in worker_runs],
+        },
+        "ratios": {
+            "worker_separation_over_demucs": round(worker["separate_s"] / demucs["separate_s"], 3),
+            "worker_process_over_cli": round(worker["process_s"] / cli["process_s"], 3),
+            "e2e_over_cli": round(service["e2e_s"] / cli["process_s"], 3),
+            "worker_peak_rss_over_cli": round(worker["peak_rss_mb"] / cli["peak_rss_mb"], 3),
+        },
+    }
+    if device == "cuda":
+        from bench.gpu import precision_check
+        from worker.separation import ModelCache
+
+        model = ModelCache(repo, "cuda").get("htdemucs")
+        results["gpu_precision"] = precision_check(model, batch=args.batch)
+    return results
+
+
+def memory_run(args: argparse.Namespace, work: Path, repo: Path, device: str) -> dict[str, Any]:
+    logs = work / "logs"
+    logs.mkdir()
+    print(f"making a {args.memory_seconds:g} s track", flush=True)
+    track = make_audio(work / "long.mp3", seconds=args.memory_seconds)
+    common = {"repo": str(repo), "shifts": args.shifts, "device": device, "track": str(track)}
+    worker = child("worker", {**common, "batch": args.batch, "precision": args.precision}, logs)
+    result: dict[str, Any] = {
+        "track_s": args.memory_seconds,
+        "shifts": args.shifts,
+        "worker": worker,
+        "target_mb": MEMORY_TARGET_MB,
+        "met": worker["peak_rss_mb"] <= MEMORY_TARGET_MB,
+    }
+    if args.with_demucs:
+        result["demucs_separation"] = child("demucs", common, logs)
+    return result
+
+
+def limits_entry() -> dict[str, Any] | None:
+    # --- "limits": checks per second of the request limiter, from bench/limits.py (owned by
+    # the limits work; sync or async ``run()`` returning a dict). Skipped when it is absent.
+    try:
+        from bench import limits
+    except ImportError:
+        return None
+    outcome: Any = limits.run()
+    if inspect.isawaitable(outcome):
+        outcome = asyncio.run(outcome)  # type: ignore[arg-type]
+    return dict(outcome)
+
+
+def table(results: dict[str, Any]) -> str:
+    rows: list[tuple[str, Any]] = []
+    main = results.get("run")
+    if main:
+        rows += [
+            ("demucs CLI, whole process (s)", main["cli"]["process_s"]),
+            ("demucs separate_tensor (s)", main["demucs_separation"]["separate_s"]),
+            ("  of which outside the model", main["demucs_separation"]["outside_model_s"]),
+            ("worker separation (s)", main["worker"]["separate_s"]),
+            ("  of which outside the model", main["worker"]["outside_model_s"]),
+            ("worker, whole process (s)", main["worker"]["process_s"]),
+            ("end to end, warm worker (s)", main["e2e"]["s"]),
+            ("worker separation / demucs", main["ratios"]["worker_separation_over_demucs"]),
+            ("worker process / CLI", main["ratios"]["worker_process_over_cli"]),
+            ("end to end / CLI", main["ratios"]["e2e_over_cli"]),
+            ("real-time factor: CLI", main["cli"]["realtime_factor"]),
+            ("real-time factor: worker separation", main["worker"]["realtime_factor"]),
+            ("real-time factor: end to end", main["e2e"]["realtime_factor"]),
+            ("peak RSS: CLI (MB)", main["cli"]["peak_rss_mb"]),
+            ("peak RSS: demucs separate_tensor (MB)", main["demucs_separation"]["peak_rss_mb"]),
+            ("peak RSS: worker process (MB)", main["worker"]["peak_rss_mb"]),
+            (
+                f"jobs/hour/worker ({main['queue']['tracks']} x {main['queue']['track_s']:g} s)",
+                main["queue"]["jobs_per_hour_per_worker"],
+            ),
+        ]
+        if main["worker"].get("peak_gpu_mb") is not None:
+            rows.append(("peak GPU memory: worker (MB)", main["worker"]["peak_gpu_mb"]))
+    memory = results.get("memory")
+    if memory:
+        label = f"peak RSS, {memory['track_s']:g} s track (MB)"
+        rows.append((label, memory["worker"]["peak_rss_mb"]))
+        if "demucs_separation" in memory:
+            rows.append(
+                ("  same, demucs separate_tensor", memory["demucs_separation"]["peak_rss_mb"])
+            )
+    width = max(len(r[0]) for r in rows) + 2
+    return "\n".join(f"{name:<{width}}{value:>12}" for name, value in rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=240.0, help="track length")
+    parser.add_argument("--shifts", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=1, help="demucs/worker runs, alternating")
+    parser.add_argument("--queue-tracks", type=int, default=20)
+    parser.add_argument(
+        "--queue-seconds", type=float, default=15.0, help="queue track length (short: 2 cores)"
+    )
+    parser.add_argument("--full-queue", action="store_true", help="queue --seconds tracks")
+    parser.add_argument("--memory", action="store_true", help="only the 10-minute memory run")
+    parser.add_argument("--memory-seconds", type=float, default=600.0)
+    parser.add_argument("--with-demucs", action="store_true", help="memory run: demucs' peak too")
+    parser.add_argument("--model-repo", type=Path, help="real weights (default: random)")
+    parser.add_argument("--batch", type=int, default=4, help="CUDA segments per batch")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
     args = parser.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
+    device = pick_device("auto")
+    results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results = {k: v for k, v in results.items() if k in ("run", "memory", "limits")}
     with tempfile.TemporaryDirectory(prefix="stembot-bench-") as tmp:
         work = Path(tmp)
-        repo = write_model_repo(work / "models", full_size=True)
-        model = ModelCache(repo, "cpu").get("htdemucs")
-        clip = make_audio(work / "clip.mp3", seconds=args.seconds)
-        wav = decode(clip, model.samplerate, model.audio_channels, src_channels=2)
-        bare_s, worker_s = [], []
-        for _ in range(args.rounds):
-            bare_s.append(timed(bare, model, wav))
-            worker_s.append(timed(ours, model, wav))
-        e2e_s = asyncio.run(end_to_end(repo, work, args.seconds, args.rounds))
-    best_bare, best_worker, best_e2e = min(bare_s), min(worker_s), min(e2e_s)
-    results = {
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip()
-        + f", {torch.get_num_threads()} torch threads, torch {torch.__version__}, CPU",
-        "clip_s": args.seconds,
-        "model": "htdemucs (full-size architecture, random weights)",
-        "shifts": 1,
-        "rounds": args.rounds,
-        "bare_s": round(best_bare, 3),
-        "worker_s": round(best_worker, 3),
-        "e2e_s": round(best_e2e, 3),
-        "worker_over_bare": round(best_worker / best_bare, 3),
-        "e2e_over_bare": round(best_e2e / best_bare, 3),
-        "realtime_factor_worker": round(best_worker / args.seconds, 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "all_runs_s": {"bare": bare_s, "worker": worker_s, "e2e": e2e_s},
-    }
+        repo = args.model_repo or write_model_repo(work / "models", full_size=True)
+        stamp = {
+            "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "machine": machine(),
+            "device": device,
+            "model": "htdemucs"
+            + ("" if args.model_repo else " (full-size architecture, random weights)"),
+            "command": " ".join(["python -m bench", *sys.argv[1:]]),
+        }
+        if args.memory:
+            results["memory"] = {**stamp, **memory_run(args, work, repo, device)}
+        else:
+            results["run"] = {**stamp, **main_run(args, work, repo, device)}
+            limits = limits_entry()
+            if limits is not None:
+                results["limits"] = limits
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"{'measure':<22}{'value':>12}")
-    for key in (
-        "bare_s",
-        "worker_s",
-        "e2e_s",
-        "worker_over_bare",
-        "e2e_over_bare",
-        "realtime_factor_worker",
-        "peak_rss_mb",
-    ):
-        print(f"{key:<22}{results[key]:>12}")
+    print(table(results))
     print(f"written to {RESULTS}")
 
 

@@ -12,10 +12,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MODELS: tuple[str, ...] = ("htdemucs", "htdemucs_ft", "htdemucs_6s", "hdemucs_mmi", "mdx_extra_q")
+#: SigV4 presigned URLs are valid for at most a week.
+S3_MAX_LINK_TTL_S = 7 * 24 * 3600
 
 
 def _section(prefix: str = "STEMBOT_") -> SettingsConfigDict:
@@ -49,11 +51,45 @@ class SeparationSettings(BaseSettings):
         description="Local Demucs model folder (NAME.yaml + SIG.th). Unset: HuggingFace hub.",
     )
     default_model: str = "htdemucs"
+    model_base_url: str = Field(
+        default="https://dl.fbaipublicfiles.com/demucs/",
+        description="Where `stembot models pull` downloads Demucs weights from (demucs' own "
+        "download site, or a mirror with the same layout).",
+    )
     shifts: int = Field(default=1, ge=0, le=20)
     overlap: float = Field(default=0.25, ge=0.0, lt=1.0)
     segment: float | None = Field(default=None, gt=0)
     torch_threads: int | None = Field(
-        default=None, ge=1, description="Torch intra-op threads; unset = number of cores."
+        default=None,
+        ge=1,
+        description="Torch intra-op threads; unset = the cores this process may use (CPU "
+        "affinity and cgroup quota, not the host's count).",
+    )
+    cuda_batch: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="CUDA: overlapping segments sent through the model in one batch "
+        "(on running out of GPU memory the worker retries with 1). Ignored on CPU.",
+    )
+    cuda_precision: Literal["fp32", "fp16", "bf16"] = Field(
+        default="fp32",
+        description="CUDA: fp16/bf16 run the model's convolution stacks and transformer under "
+        "torch autocast (STFT, masks and normalisation stay fp32). Turn on only where "
+        "`make bench` on that GPU reports an SDR deviation under 0.1 dB. Ignored on CPU.",
+    )
+    oom_cpu_fallback: bool = Field(
+        default=True,
+        description="CUDA: a separation still out of GPU memory with 1 segment per batch and "
+        "a shorter segment finishes on the CPU (slower) instead of failing.",
+    )
+    job_memory_mb: int | None = Field(
+        default=None,
+        ge=64,
+        description="CPU: most memory (MiB) one separation may add to the worker process, "
+        "enforced with RLIMIT_DATA while it runs. Past it the separation is retried with a "
+        "shorter segment, then fails with a clear message, instead of the kernel killing the "
+        "worker. Unset: no cap.",
     )
 
     @field_validator("default_model")
@@ -63,6 +99,11 @@ class SeparationSettings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(MODELS)}")
         return value
 
+    @field_validator("model_base_url")
+    @classmethod
+    def _ends_with_slash(cls, value: str) -> str:
+        return value.rstrip("/") + "/"
+
 
 class LimitSettings(BaseSettings):
     model_config = _section()
@@ -70,6 +111,26 @@ class LimitSettings(BaseSettings):
     max_duration_s: int = Field(default=600, gt=0)
     max_upload_mb: float = Field(default=50, gt=0)
     job_timeout_s: int = Field(default=3600, gt=0, description="Hard limit for one job.")
+    job_timeout_base_s: float = Field(
+        default=120,
+        gt=0,
+        description="Fixed part of a separation's time limit (s): fetching, decoding, encoding.",
+    )
+    job_timeout_factor: float = Field(
+        default=4.0,
+        gt=0,
+        description="Seconds a separation may take per second of audio, times the shifts and "
+        "the models in the bag; added to JOB_TIMEOUT_BASE_S this scales the limit to the "
+        "track (JOB_TIMEOUT_S stays the cap). Past it the job is stopped and the user told.",
+    )
+    job_lease_s: int = Field(
+        default=60,
+        ge=3,
+        le=3600,
+        description="A running job's claim on its queue lasts this long unless its worker "
+        "renews it (every third of it): a job whose worker died (killed, crashed, host lost) "
+        "runs again on another worker after at most this long.",
+    )
     jobs_per_hour: int = Field(
         default=5, ge=0, le=1000, description="Songs one user can start per hour (0: no limit)."
     )
@@ -124,6 +185,28 @@ class DownloadSettings(BaseSettings):
 class StorageSettings(BaseSettings):
     model_config = _section()
 
+    storage_backend: Literal["local", "s3"] = Field(
+        default="local",
+        description="Where stems live: local (STORAGE_DIR, one host or a shared volume) or s3 "
+        "(an S3-compatible bucket; links are presigned; STORAGE_DIR is then scratch and cache).",
+    )
+    s3_bucket: str | None = Field(default=None, description="Bucket (storage_backend s3).")
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="S3 API endpoint the processes use (MinIO, R2, ...). Unset: AWS S3.",
+    )
+    s3_public_endpoint_url: str | None = Field(
+        default=None,
+        description="Endpoint users' browsers reach, for presigned links, when the processes "
+        "use an internal one (e.g. http://minio:9000). Unset: S3_ENDPOINT_URL.",
+    )
+    s3_region: str = Field(default="us-east-1", description="Region the links are signed for.")
+    s3_access_key_id: SecretStr | None = Field(
+        default=None, description="Access key. Unset: boto3's own chain (AWS_*, instance role)."
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="Secret key (never logged). Unset: boto3's own chain."
+    )
     storage_dir: Path = Path("data/storage")
     public_url: str = "http://127.0.0.1:8080"
     signing_key: SecretStr | None = Field(
@@ -138,6 +221,21 @@ class StorageSettings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _s3_complete(self) -> StorageSettings:
+        if self.storage_backend == "s3":
+            if not self.s3_bucket:
+                raise ValueError("STEMBOT_STORAGE_BACKEND=s3 needs STEMBOT_S3_BUCKET")
+            if self.signing_key is None or not self.signing_key.get_secret_value():
+                # hosts share no folder for the generated key: results page links would
+                # verify only on the host that signed them
+                raise ValueError(
+                    "STEMBOT_STORAGE_BACKEND=s3 needs STEMBOT_SIGNING_KEY (the same on every host)"
+                )
+            if self.link_ttl_s > S3_MAX_LINK_TTL_S:
+                raise ValueError("presigned S3 links last at most 7 days: STEMBOT_LINK_TTL_H<=168")
+        return self
 
     @property
     def link_ttl_s(self) -> int:

@@ -59,6 +59,18 @@ class NotAudio(StembotError):
         )
 
 
+class Archive(NotAudio):
+    code = "archive"
+
+    def __init__(self, detail: str | None = None) -> None:
+        StembotError.__init__(
+            self,
+            "That's an archive (zip, rar, 7z, tar...), not an audio file. Unpack it and send "
+            "me the song inside.",
+            detail=detail,
+        )
+
+
 class Unreadable(StembotError):
     code = "unreadable"
 
@@ -71,10 +83,26 @@ class Unreadable(StembotError):
 
 
 class NoDuration(StembotError):
+    """No samples, or only silence."""
+
     code = "zero_length"
 
-    def __init__(self) -> None:
-        super().__init__("That audio is empty (no sound to split). Please send a real song.")
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            "That audio is empty (no sound to split). Please send a real song.", detail=detail
+        )
+
+
+class TooManyChannels(StembotError):
+    code = "too_many_channels"
+
+    def __init__(self, channels: int, limit: int) -> None:
+        super().__init__(
+            f"That file has {channels} audio channels; I can split at most {limit} "
+            "(mono, stereo or surround). Export a stereo mix and send that."
+        )
+        self.channels = channels
+        self.limit = limit
 
 
 class TooLong(StembotError):
@@ -119,6 +147,19 @@ class ModelUnavailable(StembotError):
     def __init__(self, model: str) -> None:
         super().__init__(
             f"The model {model!r} isn't available on this server right now. Try the default model."
+        )
+
+
+class OutOfMemory(StembotError):
+    """A separation ran out of memory on every rung of the worker's retry ladder."""
+
+    code = "out_of_memory"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            "This track needs more memory than the server has free right now, even in "
+            "smaller pieces. Try a shorter track or cut, or try again later.",
+            detail=detail,
         )
 
 

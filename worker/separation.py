@@ -1,25 +1,36 @@
-"""Demucs separation, exactly as demucs' own Separator/CLI does it, with progress and stop.
+"""Demucs separation, with the numbers of demucs' own Separator/CLI, progress and stop.
 
 Runs in a worker thread (never on the event loop). The numbers equal
-``demucs.api.Separator.separate_tensor`` for the same model and settings: same normalization
-by the mono reference's mean/std, same ``apply_model`` call, same de-normalization.
+``demucs.api.Separator.separate_tensor`` for the same model and settings (same
+normalization, segments, weights and de-normalization; see worker.overlap_add), computed with
+far less memory. Running out of memory is retried with less at once (fewer segments per pass,
+shorter segments, the CPU), then fails with :class:`shared.errors.OutOfMemory`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
+import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
-from demucs.apply import BagOfModels, apply_model
+from demucs.htdemucs import HTDemucs
 from demucs.pretrained import get_model
 from demucs.repo import ModelLoadingError
 
-from shared.errors import Cancelled, ModelUnavailable
+from shared.config import SeparationSettings
+from shared.errors import Cancelled, ModelUnavailable, OutOfMemory
+from worker.memory import is_out_of_memory, memory_cap, release
+from worker.overlap_add import Plan, Precision, apply, parts_of, segment_count
+from worker.precision import reduced_precision
+from worker.staging import MemoryStems, StagedStem, StagedStems
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +44,20 @@ def pick_device(setting: str) -> str:
     if setting == "cuda":
         raise RuntimeError("STEMBOT_DEVICE=cuda but no CUDA GPU is available to torch")
     return "cpu"
+
+
+def cpu_threads() -> int:
+    """The cores this process may really use: its CPU affinity, and a cgroup CPU quota
+    (containers) when there is one; ``os.cpu_count()`` counts the host's cores."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    cores = cores or os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        return cores
+    if quota == "max":
+        return cores
+    return max(1, min(cores, -(-int(quota) // int(period))))
 
 
 class ModelCache:
@@ -78,39 +103,76 @@ class ModelCache:
             del self._models[victim]
 
 
+@dataclass(frozen=True)
+class Tuning:
+    """Per-device knobs of a separation (see the CUDA_* and JOB_MEMORY_MB settings)."""
+
+    #: Segments per forward pass (CUDA; the CPU runs them one at a time, as demucs does).
+    batch: int = 1
+    #: "fp16"/"bf16": autocast on CUDA; "fp32" everywhere else.
+    precision: Precision = "fp32"
+    #: On CUDA out-of-memory after the smaller retries, finish on the CPU.
+    cpu_fallback: bool = False
+    #: CPU: how much memory (MiB) a separation may add to the process; None: no cap.
+    job_memory_mb: int | None = None
+
+    @classmethod
+    def for_device(cls, settings: SeparationSettings, device: str) -> Tuning:
+        if device == "cuda":
+            return cls(
+                batch=settings.cuda_batch,
+                precision=settings.cuda_precision,
+                cpu_fallback=settings.oom_cpu_fallback,
+            )
+        return cls(job_memory_mb=settings.job_memory_mb)
+
+
 class _Progress:
-    """Turns apply_model's per-segment callbacks into one overall percentage."""
+    """Counts finished segments into one overall percentage; raises Cancelled on request."""
 
     def __init__(
         self,
-        model: Any,
-        length: int,
-        shifts: int,
+        total: int,
         on_progress: Callable[[float], None] | None,
         should_stop: Callable[[], bool] | None,
     ) -> None:
-        self.models = len(model.models) if isinstance(model, BagOfModels) else 1
-        self.passes = self.models * max(1, shifts)
-        self.length = max(1, length)
+        self.total = max(1, total)
+        self.done = 0
         self.on_progress = on_progress
         self.should_stop = should_stop
         self.best = 0.0
 
-    def __call__(self, info: dict[str, Any]) -> None:
+    def check(self) -> None:
         if self.should_stop is not None and self.should_stop():
             raise Cancelled()
-        if info.get("state") != "end" or self.on_progress is None:
-            return
-        done_pass = info.get("model_idx_in_bag", 0) * max(1, self.passes // self.models)
-        done_pass += info.get("shift_idx", 0)
-        within = min(1.0, (info.get("segment_offset", 0) + self._stride(info)) / self.length)
-        percent = 100.0 * (done_pass + within) / self.passes
-        if percent > self.best:
-            self.best = percent
-            self.on_progress(min(percent, 100.0))
 
-    def _stride(self, info: dict[str, Any]) -> int:
-        return int(info.get("stride", 0))
+    def segment_done(self) -> None:
+        self.done += 1
+        percent = min(99.9, 100.0 * self.done / self.total)
+        if percent > self.best and self.on_progress is not None:
+            self.best = percent
+            self.on_progress(percent)
+
+    def restart(self, total: int) -> None:
+        """A retry counts its own segments; the reported percentage never goes back."""
+        self.total, self.done = max(1, total), 0
+
+
+def attempts(model: Any, device: str, segment: float | None, tuning: Tuning) -> list[Plan]:
+    """The out-of-memory ladder: as configured, one segment per pass, a shorter segment,
+    then the CPU (when allowed)."""
+    plans = [Plan(device, segment, tuning.batch, tuning.precision)]
+    if tuning.batch > 1:
+        plans.append(Plan(device, segment, 1, tuning.precision))
+    parts = parts_of(model)
+    # HTDemucs pads every segment to the length it was trained on, so a shorter one saves
+    # nothing there; the other architectures' memory follows the segment length.
+    if not all(isinstance(p, HTDemucs) for p in parts):
+        current = segment if segment is not None else min(float(p.segment) for p in parts)
+        plans.append(Plan(device, current / 2, 1, tuning.precision))
+    if device != "cpu" and tuning.cpu_fallback:
+        plans.append(Plan("cpu", segment, 1, "fp32"))
+    return plans
 
 
 def separate(
@@ -123,34 +185,128 @@ def separate(
     device: str,
     on_progress: Callable[[float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    tuning: Tuning | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Separate ``wav`` ([channels, samples] at model.samplerate) into the model's stems."""
+    """Separate ``wav`` ([channels, samples] at model.samplerate) into the model's stems.
+
+    Equal to ``demucs.api.Separator.separate_tensor`` for the same settings (see
+    worker.overlap_add); out-of-memory is retried down the :func:`attempts` ladder.
+    """
+
+    def sink() -> MemoryStems:
+        return MemoryStems(list(model.sources), wav.shape[0], wav.shape[-1])
+
+    result = _run_ladder(
+        model, wav, sink, shifts, overlap, segment, device, on_progress, should_stop, tuning
+    )
+    return result.result()
+
+
+def separate_to_files(
+    model: Any,
+    wav: torch.Tensor,
+    folder: Path,
+    *,
+    shifts: int,
+    overlap: float,
+    segment: float | None,
+    device: str,
+    on_progress: Callable[[float], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    tuning: Tuning | None = None,
+) -> dict[str, StagedStem]:
+    """:func:`separate`, with each stem written to a raw file in ``folder`` as it is finished
+    (the worker's path: the stems never sit in memory all at once)."""
+
+    def sink() -> StagedStems:
+        return StagedStems(folder, list(model.sources), wav.shape[0])
+
+    result = _run_ladder(
+        model, wav, sink, shifts, overlap, segment, device, on_progress, should_stop, tuning
+    )
+    return result.result()
+
+
+S = TypeVar("S", MemoryStems, StagedStems)
+
+
+def _run_ladder(
+    model: Any,
+    wav: torch.Tensor,
+    make_sink: Callable[[], S],
+    shifts: int,
+    overlap: float,
+    segment: float | None,
+    device: str,
+    on_progress: Callable[[float], None] | None,
+    should_stop: Callable[[], bool] | None,
+    tuning: Tuning | None,
+) -> S:
+    tuning = tuning or Tuning()
+    plans = attempts(model, device, segment, tuning)
     length = wav.shape[-1]
-    progress = _Progress(model, length, shifts, on_progress, should_stop)
-    parts = model.models if isinstance(model, BagOfModels) else [model]
-    segment_s = float(segment or min(float(m.segment) for m in parts))  # type: ignore[arg-type]
-    stride = int((1 - overlap) * int(model.samplerate * segment_s))
-    with torch.inference_mode():
-        ref = wav.mean(0)
-        mean = ref.mean()
-        std = ref.std() + 1e-8
-        out = apply_model(
-            model,
-            ((wav - mean) / std)[None],
-            segment=segment,
-            shifts=shifts,
-            split=True,
-            overlap=overlap,
-            device=device,
-            num_workers=0,
-            callback=progress,
-            callback_arg={"audio_length": length, "stride": stride},
-            progress=False,
+    progress = _Progress(0, on_progress, should_stop)
+    for number, plan in enumerate(plans, 1):
+        progress.restart(segment_count(model, length, shifts, overlap, plan.segment))
+        sink: S | None = None
+        failure = ""
+        try:
+            cap = tuning.job_memory_mb if plan.device == "cpu" else None
+            with (
+                _placed(model, device, plan.device),
+                reduced_precision(model, plan.precision, plan.device),
+                torch.inference_mode(),
+                memory_cap(cap),
+            ):
+                sink = make_sink()
+                apply(
+                    model,
+                    wav,
+                    shifts=shifts,
+                    overlap=overlap,
+                    plan=plan,
+                    sink=sink,
+                    progress=progress,
+                )
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            failure = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        if not failure and sink is not None:
+            if on_progress is not None:
+                on_progress(100.0)
+            return sink
+        del sink
+        gc.collect()
+        release(plan.device)
+        if number == len(plans):
+            log.error("separation out of memory after %d attempts: %s", number, failure)
+            raise OutOfMemory(detail=failure)
+        log.warning(
+            "separation out of memory (%s): %s; trying %s",
+            _describe(plan),
+            failure,
+            _describe(plans[number]),
         )
-        out = out * std + mean
-    if on_progress is not None:
-        on_progress(100.0)
-    return dict(zip(model.sources, out[0], strict=True))
+    raise AssertionError("unreachable: the ladder always has an attempt")
+
+
+def _describe(plan: Plan) -> str:
+    segment = "the model's segment" if plan.segment is None else f"segment {plan.segment:g} s"
+    return f"{plan.device}, {segment}, batch {plan.batch}"
+
+
+@contextlib.contextmanager
+def _placed(model: Any, home: str, device: str) -> Iterator[None]:
+    """Run on ``device``; a model borrowed from another device goes back home afterwards."""
+    if device == home:
+        yield
+        return
+    model.to(device)
+    try:
+        yield
+    finally:
+        model.to(home)
 
 
 def mix_stems(stems: dict[str, torch.Tensor], mode: str) -> dict[str, torch.Tensor]:

@@ -86,6 +86,7 @@ EN: dict[str, str] = {
     "cmd_status": "Your songs in progress",
     "cmd_cancel": "Cancel your songs in progress",
     "cmd_stem": "Split a song: reply to it, or add a link",
+    "cmd_forget": "Delete your data: settings, history, stems",
 }
 
 DE: dict[str, str] = {
@@ -166,6 +167,7 @@ DE: dict[str, str] = {
     "cmd_status": "Deine laufenden Songs",
     "cmd_cancel": "Deine laufenden Songs abbrechen",
     "cmd_stem": "Einen Song zerlegen: als Antwort darauf oder mit Link",
+    "cmd_forget": "Deine Daten löschen: Einstellungen, Verlauf, Stems",
 }
 
 _SEND_FILE_DE = "schick mir stattdessen die Audiodatei"
@@ -181,6 +183,10 @@ ERRORS_DE: dict[str, str] = {
     "unreadable": "Ich konnte die Datei nicht lesen: Sie scheint beschädigt zu sein oder hat "
     "ein Format, das ich nicht kenne. Exportiere sie am besten noch einmal als mp3 oder wav.",
     "zero_length": "Die Aufnahme ist leer (nichts zum Trennen). Bitte schick einen echten Song.",
+    "too_many_channels": "Die Datei hat mehr Tonkanäle, als ich trennen kann (höchstens 8: "
+    "Mono, Stereo oder Surround). Exportiere eine Stereo-Mischung und schick sie mir.",
+    "archive": "Das ist ein Archiv (zip, rar, 7z, tar …), keine Audiodatei. Entpack es und "
+    "schick mir den Song daraus.",
     "too_long": "Das Stück ist {duration} lang; erlaubt sind {limit}. Schick einen kürzeren "
     "Ausschnitt des Songs.",
     "source_gone": "Die Datei für diesen Auftrag ist nicht mehr da. Bitte schick sie noch einmal.",
@@ -189,6 +195,9 @@ ERRORS_DE: dict[str, str] = {
     "später noch einmal.",
     "model_unavailable": "Das Modell {model} ist auf diesem Server gerade nicht verfügbar. "
     "Nimm das Standardmodell.",
+    "out_of_memory": "Dieses Stück braucht mehr Speicher, als der Server gerade frei hat, auch "
+    "in kleineren Teilen. Schick ein kürzeres Stück oder einen Ausschnitt, oder versuch es "
+    "später noch einmal.",
     "internal": "Bei uns ist etwas schiefgegangen (Referenz {reference}). Bitte versuch es in "
     "ein paar Minuten noch einmal.",
     "unavailable": "Der Dienst ist ausgelastet oder startet gerade neu. Bitte versuch es in "
@@ -225,6 +234,64 @@ ERRORS_DE: dict[str, str] = {
     "youtube_failed": "YouTube hat mir die Tonspur dieses Videos nicht gegeben (dort hat sich "
     f"etwas geändert). Bitte {_SEND_FILE_DE} oder versuch den Link später noch einmal.",
 }
+
+#: The admin commands and /forget (English only; HTML). ``{where}``: "in this group"...
+ADMIN: dict[str, str] = {
+    "not_admin_group": "❌ Only this group's admins and the bot's admins can use this command.",
+    "not_admin_private": "❌ Only the bot's admins can use this command.",
+    "in_group": "in this group",
+    "globally": "globally",
+    "everywhere": "everywhere",
+    "limits": "Limits {where}:\n<pre>{table}</pre>\nChange one: /setlimit KEY VALUE\n"
+    "Back to the default: /resetlimit KEY",
+    "set": "✅ {key} is now {value} {where} (was {old}). It applies to new requests at once.",
+    "reset": "✅ {key} is back to {value} {where} ({source}).",
+    "source_default": "the default",
+    "source_global": "the global value",
+    "setlimit_usage": "Usage: /setlimit KEY VALUE, e.g. /setlimit jobs_per_hour 10\nKeys: {keys}",
+    "resetlimit_usage": "Usage: /resetlimit KEY\nKeys: {keys}",
+    "ban_usage": "Usage: /ban USER_ID [reason], or reply to their message with /ban [reason]",
+    "unban_usage": "Usage: /unban USER_ID, or reply to their message with /unban",
+    "banned": "🚫 User {user} is banned {where}.",
+    "unbanned": "✅ User {user} is no longer banned {where}.",
+    "not_banned": "User {user} was not banned {where}.",
+    "queue": "Songs waiting or in progress: {count}\n<pre>{lines}</pre>",
+    "queue_empty": "Nothing is waiting or in progress.",
+    "hidden": "(another chat)",
+    "stats": "Stats for {period} {where} (UTC):\n<pre>{table}</pre>",
+    "today": "today",
+    "last_days": "the last {days} days",
+    "audit": "Latest changes {where}:\n<pre>{lines}</pre>",
+    "audit_empty": "No changes {where} yet.",
+    "invalid": "❌ {reason}",
+    "forget_confirm": "This deletes what I keep about you: your settings, your history and the "
+    "stems of the songs only you asked for. Songs someone else asked for too are kept until "
+    "they expire. Bans and the admins' change log are kept.",
+    "forget_yes": "Delete my data",
+    "forget_no": "Keep it",
+    "forget_done": "🗑 Done: I deleted your settings, your history ({requests}) and the stems "
+    "of {deleted} only you asked for. Kept: {kept} someone else asked for too (until they "
+    "expire).",
+    "forget_kept": "Nothing was deleted.",
+    "forget_in_progress": "❌ You have songs in progress: /cancel them or wait until they are "
+    "done, then send /forget again.",
+    "forget_not_yours": "Only the person who sent /forget can do that.",
+    "cmd_limits": "Limits here (admins)",
+    "cmd_setlimit": "Set a limit: KEY VALUE (admins)",
+    "cmd_resetlimit": "Back to the default: KEY (admins)",
+    "cmd_ban": "Ban a user: id or reply (admins)",
+    "cmd_unban": "Lift a ban: id or reply (admins)",
+    "cmd_queue": "Songs waiting or in progress (admins)",
+    "cmd_stats": "Jobs, minutes, failures by day (admins)",
+    "cmd_audit": "Latest admin changes (admins)",
+    "cmd_forget": "Delete your data",
+}
+
+
+def admin_text(name: str, /, **values: object) -> str:
+    """One of the admin texts (English)."""
+    return ADMIN[name].format(**values) if values else ADMIN[name]
+
 
 TEXTS: dict[str, dict[str, str]] = {"en": EN, "de": DE}
 ERRORS: dict[str, dict[str, str]] = {"de": ERRORS_DE}

@@ -16,7 +16,13 @@ from demucs.audio import encode_wav
 from shared.config import MODELS
 from shared.errors import Cancelled, ModelUnavailable
 from shared.schemas import MODEL_SOURCES, JobOptions
-from worker.separation import ModelCache, mix_stems, pick_device, separate
+from worker.separation import (
+    ModelCache,
+    mix_stems,
+    pick_device,
+    separate,
+    separate_to_files,
+)
 
 SR = 44100
 
@@ -96,6 +102,31 @@ def test_equals_demucs_cli(models: ModelCache, model_repo: Path, tmp_path: Path)
         theirs = read_float_wav(folder / f"{stem}.wav")
         # the CLI writes float32 wav clamped to [-1, 1] after its clip-rescale step
         expected = tensor / max(1.01 * tensor.abs().max().item(), 1)
+        assert torch.allclose(theirs, expected.clamp(-1, 1), atol=1e-6), stem
+
+
+def test_worker_path_equals_demucs_cli(
+    models: ModelCache, model_repo: Path, tmp_path: Path
+) -> None:
+    """The worker's own path: segments streamed out to staged files, read back in blocks."""
+    track = tmp_path / "long.wav"
+    encode_wav(signal(14.0, seed=4), track, SR, as_float=True)  # more than one read block
+    folder = run_demucs_cli(track, model_repo, tmp_path / "cli")
+    wav = read_float_wav(track)
+    staged = separate_to_files(
+        models.get("htdemucs"),
+        wav,
+        tmp_path / "stems",
+        shifts=0,
+        overlap=0.25,
+        segment=None,
+        device="cpu",
+    )
+    assert list(staged) == list(MODEL_SOURCES["htdemucs"])
+    for stem, file in staged.items():
+        tensor = torch.cat([block.t() for block in file.frames()], dim=1)
+        theirs = read_float_wav(folder / f"{stem}.wav")
+        expected = tensor / max(1.01 * file.peak.item(), 1)
         assert torch.allclose(theirs, expected.clamp(-1, 1), atol=1e-6), stem
 
 
