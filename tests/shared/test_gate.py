@@ -79,28 +79,33 @@ async def test_exempt_only_when_the_settings_say_so(redis: Redis) -> None:
     assert refused.value.code == "limit_active"
 
 
-async def test_a_request_refused_later_counts_for_nothing(service: Service, tmp_path: Path) -> None:
+async def request(service: Service, path: Path) -> Submitted:
+    """Ana's upload, through the gate as every frontend sends it."""
     gate = Gate(service.redis, service.settings, "test")
     ticket = await gate.admit("test:ana")
+    return await gate.submit(
+        ticket,
+        lambda: submit_upload(
+            redis=service.redis,
+            storage=service.storage,
+            settings=service.settings,
+            chunks=file_chunks(path),
+            filename=path.name,
+            frontend="test",
+            user_id="test:ana",
+            reply_to="t:events",
+            options=service.options(),
+            context=ticket.context(),
+            check=gate.charger(ticket),
+        ),
+    )
+
+
+async def test_a_request_refused_later_counts_for_nothing(service: Service, tmp_path: Path) -> None:
     junk = tmp_path / "junk.mp3"
     junk.write_bytes(b"not audio at all\n" * 200)
     with pytest.raises(NotAudio):
-        await gate.submit(
-            ticket,
-            lambda: submit_upload(
-                redis=service.redis,
-                storage=service.storage,
-                settings=service.settings,
-                chunks=file_chunks(junk),
-                filename=junk.name,
-                frontend="test",
-                user_id="test:ana",
-                reply_to="t:events",
-                options=service.options(),
-                context=ticket.context(),
-                check=gate.charger(ticket),
-            ),
-        )
+        await request(service, junk)
     for key in (limits.window_key("test:ana"), limits.active_key("test:ana")):
         assert await service.redis.zcard(key) == 0
 
@@ -108,33 +113,11 @@ async def test_a_request_refused_later_counts_for_nothing(service: Service, tmp_
 async def test_slot_given_back_at_the_end_and_at_once_for_a_cached_answer(
     service: Service, tmp_path: Path
 ) -> None:
-    gate = Gate(service.redis, service.settings, "test")
     song = make_audio(tmp_path / "song.wav", seconds=1.0)
-
-    async def request() -> Submitted:
-        ticket = await gate.admit("test:ana")
-        submitted = await gate.submit(
-            ticket,
-            lambda: submit_upload(
-                redis=service.redis,
-                storage=service.storage,
-                settings=service.settings,
-                chunks=file_chunks(song),
-                filename=song.name,
-                frontend="test",
-                user_id="test:ana",
-                reply_to="t:events",
-                options=service.options(),
-                context=ticket.context(),
-                check=gate.charger(ticket),
-            ),
-        )
-        return submitted
-
-    first = await request()
+    first = await request(service, song)
     await service.events_until_final("t:events")
     assert await service.redis.zcard(limits.active_key("test:ana")) == 0
-    again = await request()  # the same song and options: from the cache
+    again = await request(service, song)  # the same song and options: from the cache
     assert again.result is not None
     assert await service.redis.zcard(limits.active_key("test:ana")) == 0
     assert await service.redis.zcard(limits.window_key("test:ana")) == 2
