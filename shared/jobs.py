@@ -316,7 +316,18 @@ async def queue_position(
 
 
 async def broadcast_positions(redis: Redis, queue_name: str) -> None:
-    """Tell every waiting request its new queue position (called when the queue moves)."""
+    """Tell every waiting request its new queue position (called when the queue moves).
+
+    One broadcast at a time per queue: two workers starting jobs at once would otherwise
+    take their snapshots in one order and publish them in the other, telling a user a
+    later place after an earlier one.
+    """
+    lock = redis.lock(f"{PREFIX}broadcast:{queue_name}", timeout=30, blocking_timeout=30)
+    async with lock:
+        await _broadcast_positions(redis, queue_name)
+
+
+async def _broadcast_positions(redis: Redis, queue_name: str) -> None:
     waiting = await waiting_arq_ids(redis, queue_name)
     if not waiting:
         return

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from shared.redis_server import free_port
 
@@ -131,12 +131,11 @@ class FakeBotApi:
         method = request.match_info["method"]
         params: dict[str, Any] = {}
         files: dict[str, tuple[str, bytes]] = {}
-        for name, value in (await request.post()).items():
-            if isinstance(value, web.FileField):
-                with value.file:  # aiohttp spools uploads to temp files it never closes
-                    files[name] = (value.filename, value.file.read())
+        for name, value in (await _form(request)).items():
+            if isinstance(value, tuple):
+                files[name] = value
             elif name in _JSON_PARAMS:
-                params[name] = json.loads(str(value))
+                params[name] = json.loads(value)
             else:
                 params[name] = value
         call = Call(method, params, time.monotonic(), files=files)
@@ -432,6 +431,24 @@ def document(
         "mime_type": mime,
         "file_size": api._files[file_id][1],
     }
+
+
+async def _form(request: web.Request) -> dict[str, str | tuple[str, bytes]]:
+    """The form's fields; files as (name, bytes). Multipart is read part by part in memory:
+    request.post() spools files to temporary files that leak when the bot hangs up
+    mid-request (a cancelled bot at the end of a test)."""
+    if not request.content_type.startswith("multipart/"):
+        return {k: str(v) for k, v in (await request.post()).items()}
+    fields: dict[str, str | tuple[str, bytes]] = {}
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        assert isinstance(part, BodyPartReader)
+        data = await part.read()
+        if part.filename is not None:
+            fields[part.name or ""] = (part.filename, bytes(data))
+        else:
+            fields[part.name or ""] = bytes(data).decode(part.get_charset(default="utf-8"))
+    return fields
 
 
 def _error(status: int, description: str, retry_after: int | None = None) -> web.Response:
