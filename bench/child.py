@@ -65,7 +65,7 @@ def run_worker(args: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     model = ModelCache(Path(args["repo"]), device).get(args.get("model", "htdemucs"))
     loaded = time.perf_counter()
-    wav = decode(track, model.samplerate, model.audio_channels, src_channels=2)
+    wav = decode(track, model.samplerate, model.audio_channels, src_channels=2, demuxer="mp3")
     decoded = time.perf_counter()
     tuning = Tuning(
         batch=args.get("batch", 1) if device == "cuda" else 1,
@@ -115,7 +115,7 @@ def run_demucs(args: dict[str, Any]) -> dict[str, Any]:
         device=device,
         progress=False,
     )
-    wav = decode(Path(args["track"]), separator.samplerate, 2, src_channels=2)
+    wav = decode(Path(args["track"]), separator.samplerate, 2, src_channels=2, demuxer="mp3")
     timer = ForwardTimer(separator.model)
     started = time.perf_counter()
     separator.separate_tensor(wav)

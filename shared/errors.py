@@ -71,6 +71,21 @@ class Archive(NotAudio):
         )
 
 
+class ReferencesOtherFiles(NotAudio):
+    """A playlist, concat script, manifest or stream description: ffmpeg would open the files
+    or URLs it names (other users' uploads, the server's own files), so it is never opened."""
+
+    code = "references_other_files"
+
+    def __init__(self, detail: str | None = None) -> None:
+        StembotError.__init__(
+            self,
+            "That file is a playlist or script that points to other files or links, not a song "
+            "itself. Send me the audio file itself (mp3, m4a, ogg, flac, wav...).",
+            detail=detail,
+        )
+
+
 class Unreadable(StembotError):
     code = "unreadable"
 
@@ -341,3 +356,17 @@ class YoutubeFailed(StembotError):
 def _mmss(seconds: float) -> str:
     total = round(seconds)
     return f"{total // 60}:{total % 60:02d}"
+
+
+class MalformedRequest(StembotError):
+    """A request body that cannot be parsed (a broken multipart body, an unknown charset): the
+    client's mistake, answered 400 by the HTTP API."""
+
+    code = "bad_request"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            "The request body is malformed: send multipart/form-data with the audio in a part "
+            "named 'file', or a JSON object with a YouTube 'url'.",
+            detail=detail,
+        )

@@ -22,14 +22,86 @@ from shared.errors import (
     EmptyFile,
     NoDuration,
     NotAudio,
+    ReferencesOtherFiles,
     TooLarge,
     TooLong,
     TooManyChannels,
     Unreadable,
 )
 
-#: Containers ffprobe "reads" that are never audio (images, text, archives).
-_NOT_MEDIA_FORMATS = {"tty", "image2", "png_pipe", "jpeg_pipe", "gif", "webp_pipe", "bmp_pipe"}
+#: The only demuxers ffmpeg may use on a user's bytes: real audio/video containers, each of
+#: which reads nothing but the file it is given. Everything else ffmpeg can detect is refused
+#: before its header is read (``-format_whitelist``): playlists and manifests (hls, dash, imf),
+#: concat scripts, stream descriptions (sdp, rtsp), image sequences, filter graphs, text.
+#: (mov's external data references stay off: its ``enable_drefs`` defaults to 0.)
+ALLOWED_DEMUXERS = frozenset(
+    {
+        "aac",
+        "ac3",
+        "aiff",
+        "amr",
+        "amrnb",
+        "amrwb",
+        "ape",
+        "asf",
+        "au",
+        "avi",
+        "caf",
+        "dsf",
+        "dts",
+        "dtshd",
+        "eac3",
+        "flac",
+        "flv",
+        "matroska",  # matroska,webm
+        "mlp",
+        "mov",  # mov,mp4,m4a,3gp,3g2,mj2
+        "mp3",
+        "mpc",
+        "mpc8",
+        "mpeg",
+        "mpegts",
+        "ogg",
+        "tak",
+        "truehd",
+        "tta",
+        "w64",
+        "wav",
+        "wv",
+    }
+)
+_FORMAT_WHITELIST = ",".join(sorted(ALLOWED_DEMUXERS))
+#: Demuxers that open the files or URLs a file names, or synthesise sound from a script.
+_REFERENCING_FORMATS = {
+    "concat",
+    "dash",
+    "ffmetadata",
+    "hls",
+    "image2",
+    "imf",
+    "lavfi",
+    "mpjpeg",
+    "rtp",
+    "rtsp",
+    "sbg",
+    "sdp",
+    "webm_dash_manifest",
+}
+_PROBED = re.compile(rb"Format (\S+) probed with size=")
+
+
+def input_args(path: Path, demuxer: str | None = None) -> list[str]:
+    """ffmpeg/ffprobe input options for a user's file: no protocol but the local file itself
+    (nothing it names can be fetched), no demuxer outside ALLOWED_DEMUXERS, and ``demuxer``
+    forced when given (the one the probe found: a second look cannot see another format)."""
+    args = ["-protocol_whitelist", "file", "-format_whitelist", _FORMAT_WHITELIST]
+    if demuxer is not None:
+        if demuxer not in ALLOWED_DEMUXERS:
+            raise ValueError(f"demuxer {demuxer!r} is not allowed")
+        args += ["-f", demuxer]
+    return [*args, "-i", f"file:{path}"]
+
+
 #: Most audio channels we split (7.1 surround). The worker decodes every channel before it
 #: mixes them down: 64 channels of 10 minutes would be 6.8 GB of samples in memory.
 MAX_CHANNELS = 8
@@ -51,6 +123,8 @@ class MediaInfo:
     codec: str
     format_name: str
     has_video: bool
+    #: The allowed demuxer ffprobe found: every later ffmpeg call on the file is pinned to it.
+    demuxer: str
 
 
 async def probe(path: Path, *, max_duration_s: float, timeout_s: float = 30) -> MediaInfo:
@@ -68,11 +142,13 @@ async def probe(path: Path, *, max_duration_s: float, timeout_s: float = 30) -> 
         raise Archive()
     code, out, err = await _run(
         *("ffprobe", "-v", "warning", "-print_format", "json", "-show_format", "-show_streams"),
-        str(path),
+        *input_args(path),
         timeout_s=timeout_s,
     )
     if code != 0:
         detail = err.decode(errors="replace")[-300:]
+        if b"Format not on whitelist" in err:
+            await _refuse_format(path, timeout_s=timeout_s)
         if _looks_like_media(path):
             raise Unreadable(detail=detail)  # a damaged or truncated media file
         raise NotAudio(detail=detail)  # text, documents, anything that is not media at all
@@ -82,7 +158,8 @@ async def probe(path: Path, *, max_duration_s: float, timeout_s: float = 30) -> 
         raise Unreadable(detail="ffprobe output is not JSON") from None
     fmt = data.get("format", {})
     streams = data.get("streams", [])
-    if fmt.get("format_name") in _NOT_MEDIA_FORMATS:
+    demuxer = str(fmt.get("format_name", "")).split(",")[0]
+    if demuxer not in ALLOWED_DEMUXERS:  # the whitelist already holds; checked once more
         raise NotAudio(detail=f"format {fmt.get('format_name')}")
     audio = [s for s in streams if s.get("codec_type") == "audio"]
     if not audio:
@@ -99,13 +176,14 @@ async def probe(path: Path, *, max_duration_s: float, timeout_s: float = 30) -> 
         raise NoDuration()
     if duration > max_duration_s:
         # the header may lie this way too: its packets say how long it really is
-        real = await _demuxed_duration(path)
+        real = await _demuxed_duration(path, demuxer)
         if real is None or real > max_duration_s:
             raise TooLong(real or duration, int(max_duration_s))
         duration = real
     estimated = _ESTIMATED in err.decode(errors="replace")
     duration = await _decoded_duration(
         path,
+        demuxer,
         duration,
         samples_per_s=rate * channels,
         max_duration_s=max_duration_s,
@@ -121,11 +199,28 @@ async def probe(path: Path, *, max_duration_s: float, timeout_s: float = 30) -> 
             s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")
             for s in streams
         ),
+        demuxer=demuxer,
     )
+
+
+async def _refuse_format(path: Path, *, timeout_s: float) -> None:
+    """The file was detected as a format outside the whitelist: raise the rejection that
+    says which kind. ffmpeg logs the detected format (at debug level) before it refuses it,
+    and the refusal comes before that demuxer reads anything, so this opens nothing either."""
+    _, _, err = await _run(
+        *("ffprobe", "-v", "debug", *input_args(path)),
+        timeout_s=timeout_s,
+    )
+    found = _PROBED.search(err)
+    name = found.group(1).decode(errors="replace") if found else "unknown"
+    if name.split(",")[0] in _REFERENCING_FORMATS:
+        raise ReferencesOtherFiles(detail=f"format {name}")
+    raise NotAudio(detail=f"format {name}")
 
 
 async def _decoded_duration(
     path: Path,
+    demuxer: str,
     header_s: float,
     *,
     samples_per_s: int,
@@ -141,7 +236,8 @@ async def _decoded_duration(
     """
     cap = max_duration_s + 2
     code, out, err = await _run(
-        *("ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-v", "info", "-i", str(path)),
+        *("ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-v", "info"),
+        *input_args(path, demuxer),
         *("-map", "0:a:0", "-vn", "-sn", "-dn", "-af", "volumedetect", "-t", f"{cap:g}"),
         *("-progress", "pipe:1", "-f", "null", "-"),
         timeout_s=120,
@@ -161,7 +257,7 @@ async def _decoded_duration(
         raise NoDuration(detail=f"{decoded:.3f}s of audio")
     if decoded > max_duration_s + 1:
         # the header said less: the whole file, demuxed (fast), says how long it really is
-        raise TooLong(await _demuxed_duration(path) or decoded, int(max_duration_s))
+        raise TooLong(await _demuxed_duration(path, demuxer) or decoded, int(max_duration_s))
     if trust_header and decoded < header_s * _DAMAGED_RATIO and header_s - decoded >= 1:
         raise Unreadable(detail=f"only {decoded:.1f}s of {header_s:.1f}s decode")
     if peak is not None and float(peak.group(1)) < SILENT_DB:
@@ -169,11 +265,12 @@ async def _decoded_duration(
     return decoded
 
 
-async def _demuxed_duration(path: Path) -> float | None:
+async def _demuxed_duration(path: Path, demuxer: str) -> float | None:
     """The length of the first audio stream from its packets (no decoding), or None."""
     try:
         code, out, _ = await _run(
-            *("ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-v", "error", "-i", str(path)),
+            *("ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-v", "error"),
+            *input_args(path, demuxer),
             *("-map", "0:a:0", "-c", "copy", "-progress", "pipe:1", "-f", "null", "-"),
             timeout_s=120,
         )

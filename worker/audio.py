@@ -19,25 +19,33 @@ import torch
 from demucs.audio import convert_audio_channels
 
 from shared.errors import NoDuration, Unreadable
+from shared.media import input_args
 from shared.schemas import AudioFormat
 from worker.staging import BLOCK, StagedStem
 
 
 def decode(
-    path: Path, samplerate: int, channels: int, *, src_channels: int, timeout_s: float = 300
+    path: Path,
+    samplerate: int,
+    channels: int,
+    *,
+    src_channels: int,
+    demuxer: str,
+    timeout_s: float = 300,
 ) -> torch.Tensor:
     """Decode the first audio stream to float32 ``[channels, samples]`` at ``samplerate``.
 
-    ffmpeg resamples; channels are then adapted with demucs' own rule (mono is duplicated,
-    extra channels are dropped), as the demucs CLI does after reading a file.
+    ``demuxer`` is the one ``shared.media.probe`` found: the decode is pinned to it and may
+    open nothing but the file. ffmpeg resamples; channels are then adapted with demucs' own
+    rule (mono is duplicated, extra channels are dropped), as the demucs CLI does after
+    reading a file.
     """
     cmd = [
         "ffmpeg",
         "-nostdin",
         "-v",
         "error",
-        "-i",
-        str(path),
+        *input_args(path, demuxer),
         "-map",
         "0:a:0",
         "-vn",

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from shared.media import input_args
+
 #: Buckets per waveform: enough for a wide screen, small as JSON (about 4 KB).
 BUCKETS = 800
 RATE = 8000
@@ -47,6 +49,10 @@ def bucket_peaks(samples: np.ndarray, buckets: int = BUCKETS) -> list[float]:
     return [round(float(p), 3) for p in np.clip(peaks / top, 0.0, 1.0)]
 
 
+#: The formats the worker writes stems in, each read back with its own demuxer only.
+_OUR_DEMUXERS = {".mp3": "mp3", ".flac": "flac", ".wav": "wav"}
+
+
 async def decode_mono(path: Path, rate: int = RATE) -> np.ndarray:
     """The whole file as mono s16 samples at ``rate`` (ffmpeg in a subprocess)."""
     proc = await asyncio.create_subprocess_exec(
@@ -54,8 +60,7 @@ async def decode_mono(path: Path, rate: int = RATE) -> np.ndarray:
         "-nostdin",
         "-v",
         "error",
-        "-i",
-        str(path),
+        *input_args(path, _OUR_DEMUXERS.get(path.suffix)),
         "-vn",
         "-ac",
         "1",

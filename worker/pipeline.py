@@ -310,6 +310,7 @@ class JobRun:
             model.samplerate,
             model.audio_channels,
             src_channels=info.channels,
+            demuxer=info.demuxer,
             timeout_s=min(300.0, left_s),  # a stuck ffmpeg is killed, the thread freed
         )
 

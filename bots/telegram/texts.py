@@ -187,6 +187,9 @@ ERRORS_DE: dict[str, str] = {
     "Mono, Stereo oder Surround). Exportiere eine Stereo-Mischung und schick sie mir.",
     "archive": "Das ist ein Archiv (zip, rar, 7z, tar …), keine Audiodatei. Entpack es und "
     "schick mir den Song daraus.",
+    "references_other_files": "Das ist eine Playlist oder ein Skript, das auf andere Dateien "
+    "oder Links verweist, kein Song. Schick mir die Audiodatei selbst (mp3, m4a, ogg, flac, "
+    "wav …).",
     "too_long": "Das Stück ist {duration} lang; erlaubt sind {limit}. Schick einen kürzeren "
     "Ausschnitt des Songs.",
     "source_gone": "Die Datei für diesen Auftrag ist nicht mehr da. Bitte schick sie noch einmal.",

@@ -25,6 +25,7 @@ from shared.errors import (
     EmptyFile,
     NoDuration,
     NotAudio,
+    ReferencesOtherFiles,
     StembotError,
     TooLarge,
     TooManyChannels,
@@ -39,6 +40,7 @@ from shared.redis_server import PrivateRedis
 from shared.schemas import JobResult, JobState
 from tests.support import bad_files as bad
 from tests.support.audio import make_audio
+from tests.support.hostile_files import HOSTILE, Canary, canary, write_hostile
 from tests.support.redirecting_youtube import InternalService, RedirectingYouTube
 from tests.support.service import Service, running_service
 
@@ -49,6 +51,7 @@ MAX_S = 20
 NOT_AUDIO = ("not_audio", NotAudio().user_message)
 UNREADABLE = ("unreadable", Unreadable().user_message)
 ARCHIVE = ("archive", Archive().user_message)
+REFERENCES = ("references_other_files", ReferencesOtherFiles().user_message)
 NO_SOUND = ("zero_length", NoDuration().user_message)
 DONE = ("done", None)
 
@@ -208,6 +211,23 @@ async def test_upload(
 ) -> None:
     outcome = await upload(svc, build(songs))
     assert (outcome.code, outcome.message) == expected
+    await assert_clean(svc)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def bait(root: Path) -> AsyncIterator[Canary]:
+    async with canary(root / f"canary-{uuid.uuid4().hex[:8]}") as found:
+        yield found
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+async def test_upload_naming_other_files(
+    svc: Service, songs: Songs, bait: Canary, name: str
+) -> None:
+    """Playlists, concat scripts, manifests: refused unopened, canaries untouched."""
+    outcome = await upload(svc, write_hostile(songs.folder / "hostile", name, bait))
+    assert (outcome.code, outcome.message) == REFERENCES
+    bait.assert_untouched()
     await assert_clean(svc)
 
 
@@ -452,6 +472,7 @@ async def test_media_redirect(
 
 async def test_the_corpus_is_big_enough() -> None:
     assert len(UPLOADS) + len(NAMES) + len(LINKS) + len(URLS) + len(REDIRECTS) >= 30
+    assert len(HOSTILE) >= 15
 
 
 async def test_the_service_still_splits_a_good_song(svc: Service, songs: Songs) -> None:

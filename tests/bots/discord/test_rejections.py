@@ -9,9 +9,11 @@ import discord
 import pytest
 
 from bots.discord import render
+from shared.errors import ReferencesOtherFiles
 from tests.bots.discord.conftest import BotRunner
 from tests.bots.discord.fake_discord import EPHEMERAL, FakeDiscord
 from tests.bots.discord.test_stem import wav
+from tests.support.hostile_files import canary, write_hostile
 from tests.support.service import Service
 
 
@@ -131,3 +133,19 @@ async def test_split_stems_on_a_message_without_a_song(
     message = api.user_message("nice song, right?")
     payload = bot.feed(api.interaction(2, api.split_menu(message)))
     assert await private_answer(api, payload) == f"❌ {render.NOTHING_IN_MESSAGE}"
+
+
+@pytest.mark.parametrize("name", ["hls-absolute-path", "hls-master-file", "ffconcat-relative"])
+async def test_playlists_and_scripts_are_refused_unopened(
+    bot: BotRunner, api: FakeDiscord, service: Service, tmp_path: Path, name: str
+) -> None:
+    """A file whose content names other files (the server's own) is refused, never read."""
+    await bot.start()
+    async with canary(tmp_path / "canary") as bait:
+        hostile = write_hostile(tmp_path, name, bait).read_bytes()
+        file = api.attachment("song.mp3", hostile, "audio/mpeg")
+        payload = bot.feed(api.interaction(2, api.stem_command(file=file)))
+        assert await private_answer(api, payload) == "❌ " + ReferencesOtherFiles().user_message
+        bait.assert_untouched()
+    assert await service.redis.zcard(service.settings.redis.queue_name) == 0
+    assert service.uploads() == [] and service.tmp_leftovers() == []

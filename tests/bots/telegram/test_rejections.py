@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bots.telegram.store import Store
-from shared.errors import NotAudio, TooLarge, UnsupportedSite
+from shared.errors import NotAudio, ReferencesOtherFiles, TooLarge, UnsupportedSite
 from tests.bots.telegram.conftest import BotRunner
 from tests.bots.telegram.fake_bot_api import (
     FakeBotApi,
@@ -20,6 +20,7 @@ from tests.bots.telegram.fake_bot_api import (
     user,
 )
 from tests.support.audio import make_audio
+from tests.support.hostile_files import canary, write_hostile
 from tests.support.service import Service
 
 MB = 1024 * 1024
@@ -156,3 +157,37 @@ async def test_help_names_the_cloud_limit(bot: BotRunner, api: FakeBotApi) -> No
         "Grenzen: Songs bis 10 Min., Dateien bis 50 MB. Telegram lässt Bots nur Dateien bis "
         "20 MB abrufen: für größere schick einen YouTube-Link." in help_text
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "file_name", "mime"),
+    [
+        ("hls-absolute-path", "song.mp3", "audio/mpeg"),
+        ("hls-file-url", "list.m3u8", "audio/x-mpegurl"),
+        ("ffconcat-relative", "song.mp3", "audio/mpeg"),
+        ("sbaGen-script", "song.mp3", "audio/mpeg"),
+    ],
+)
+async def test_playlists_and_scripts_are_refused_unopened(
+    bot: BotRunner,
+    api: FakeBotApi,
+    service: Service,
+    tmp_path: Path,
+    name: str,
+    file_name: str,
+    mime: str,
+) -> None:
+    """A file whose content names other files (the server's own) is refused, never read."""
+    await Store(service.redis).set_pref(ANA["id"], "mode", "4")
+    await bot.start()
+    async with canary(tmp_path / "canary") as bait:
+        hostile = write_hostile(tmp_path, name, bait)
+        sent = api.send(private_chat(ANA), ANA, document=document(api, hostile, file_name, mime))
+        status = await api.wait_for(lambda: api.reply_to(sent), what="the answer")
+        await api.wait_for(lambda: is_final(status) or "❌" in (status.text or ""), what="why")
+        title = file_name.rsplit(".", 1)[0]
+        assert status.text == f"🎵 {title}\n❌ " + ReferencesOtherFiles().user_message
+        bait.assert_untouched()
+    assert await service.redis.zcard(service.settings.redis.queue_name) == 0
+    assert service.uploads() == []
+    assert service.tmp_leftovers() == []
