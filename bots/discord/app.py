@@ -2,12 +2,16 @@
 Cancel button, wired to the shared core and to progress delivery.
 
 :func:`run_discord` logs in, syncs the commands (to one server when
-STEMBOT_DISCORD_SYNC_GUILD_ID is set, else globally) and stays connected to the gateway.
+STEMBOT_DISCORD_SYNC_GUILD_ID is set, else globally) when they changed since the last sync
+or when asked to (`stembot discord --sync-commands`), and stays connected to the gateway.
+Discord rate-limits command syncs tightly, so a restart that changed nothing sends nothing.
 The bot needs no privileged intent: slash commands and menus bring their own data.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 
 import aiohttp
@@ -28,6 +32,18 @@ from shared.errors import InternalError, ServiceUnavailable
 from shared.storage import Storage
 
 log = logging.getLogger(__name__)
+
+
+#: A request that Discord asks to wait longer than this for raises discord.RateLimited instead
+#: of sleeping inside discord.py, so that delivery holds the chat back (Pacer.pause) and
+#: keeps its other messages moving. discord.py accepts no less than 30 s; shorter waits it
+#: sleeps itself, per rate-limit bucket, before retrying.
+RATE_LIMIT_WAIT_S = 30.0
+
+
+def commands_key(application_id: int | None, guild_id: int | None) -> str:
+    """Where the hash of the commands last synced to Discord (globally or to a server) is."""
+    return f"stembot:discord:commands:{application_id}:{guild_id or 'global'}"
 
 
 class DiscordStartupError(Exception):
@@ -90,7 +106,9 @@ class StemBot(discord.Client):
         keep_tokens_out_of_logs()  # discord.py logs interaction tokens at DEBUG
         intents = discord.Intents.none()
         intents.guilds = True  # not privileged: servers' upload limits and channels
-        super().__init__(intents=intents, max_messages=None)
+        super().__init__(
+            intents=intents, max_messages=None, max_ratelimit_timeout=RATE_LIMIT_WAIT_S
+        )
         self.tree = app_commands.CommandTree(self)
         self.tree.add_command(stem_command)
         self.tree.add_command(split_menu)
@@ -115,16 +133,25 @@ class StemBot(discord.Client):
         self.add_dynamic_items(CancelButton, admin.ForgetButton)
         await self.delivery.start()
 
-    async def sync_commands(self) -> None:
+    async def sync_commands(self, *, force: bool = False) -> bool:
+        """Send the commands to Discord if they changed since the last sync (a hash of what
+        was sent is kept in Redis), or when ``force``; True when they were sent."""
         guild_id = self.ds.discord_sync_guild_id
-        if guild_id is None:
-            synced = await self.tree.sync()
-        else:
-            guild = discord.Object(id=guild_id)
+        guild = discord.Object(id=guild_id) if guild_id is not None else None
+        if guild is not None:
             self.tree.copy_global_to(guild=guild)
-            synced = await self.tree.sync(guild=guild)
+        # the body CommandTree.sync sends (no translator is set)
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        key = commands_key(self.application_id, guild_id)
         where = f"server {guild_id}" if guild_id else "all servers"
+        if not force and await self.redis.get(key) == digest.encode():
+            log.info("discord: commands unchanged since the last sync to %s", where)
+            return False
+        synced = await self.tree.sync(guild=guild)
+        await self.redis.set(key, digest)
         log.info("discord: %d commands synced to %s", len(synced), where)
+        return True
 
     async def close(self) -> None:
         await self.delivery.stop()
@@ -159,9 +186,16 @@ def token_of(ds: DiscordSettings) -> str:
 
 
 async def run_discord(
-    settings: Settings, redis: ArqRedis, storage: Storage, ds: DiscordSettings | None = None
+    settings: Settings,
+    redis: ArqRedis,
+    storage: Storage,
+    ds: DiscordSettings | None = None,
+    *,
+    sync_commands: bool = False,
 ) -> None:
-    """Run the bot until cancelled; pending progress resumes on the next start."""
+    """Run the bot until cancelled; pending progress resumes on the next start.
+
+    The commands are synced when they changed, or always with ``sync_commands``."""
     ds = ds or DiscordSettings()
     token = token_of(ds)
     bot = StemBot(settings, ds, redis, storage)
@@ -172,7 +206,7 @@ async def run_discord(
             raise DiscordStartupError("Discord rejected STEMBOT_DISCORD_TOKEN") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise DiscordStartupError(f"cannot reach Discord: {type(exc).__name__}") from None
-        await bot.sync_commands()
+        await bot.sync_commands(force=sync_commands)
         log.info("discord: logged in as %s", bot.user)
         await bot.connect(reconnect=True)
     finally:

@@ -143,7 +143,12 @@ async def _start(
         await interaction.response.defer(thinking=True)
         first = render.fetching_embed(song.title, line) if song.attachment else None
         if first is not None:
-            await interaction.edit_original_response(embed=first)
+            try:
+                await interaction.edit_original_response(embed=first)
+            except discord.HTTPException as exc:
+                if exc.status != 429:  # a 429 discord.py did not wait out (Cloudflare's)
+                    raise
+                log.info("discord: rate limited; the status message shows the next state")
         submitted, status = await _submit(deps, interaction, song, options, line, ticket)
     except StembotError as exc:
         await deps.gate.refund(ticket)  # idempotent: the gate may have refunded already
@@ -269,7 +274,7 @@ async def cancel(interaction: discord.Interaction, request_id: str) -> None:
         await _private(interaction, render.NOT_YOURS)
         return
     await interaction.response.defer()  # the status message itself shows the outcome
-    if not await jobs.cancel_request(deps.redis, requests[0]):
+    if not await jobs.cancel_request(deps.redis, requests[0], storage=deps.storage):
         await interaction.followup.send(embed=render.refusal(render.ALREADY_OVER), ephemeral=True)
 
 

@@ -37,6 +37,8 @@ TOKEN_MARGIN = dt.timedelta(minutes=1)
 INVALID_WEBHOOK_TOKEN = 50027
 MAX_FILES = 10
 DEFAULT_UPLOAD_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+#: How long to hold a chat back after a 429 that states no Retry-After.
+UNSTATED_RATE_LIMIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,16 @@ class DiscordPresenter:
         self._interactions.pop(status.request_id, None)
 
     def retry_after(self, exc: Exception) -> float | None:
-        return exc.retry_after if isinstance(exc, discord.RateLimited) else None
+        """Discord's wait: a long one discord.py would not sleep (RateLimited), or a 429 it
+        gave up on (Cloudflare's, without Discord's body; or five in a row)."""
+        if isinstance(exc, discord.RateLimited):
+            return exc.retry_after
+        if isinstance(exc, discord.HTTPException) and exc.status == 429:
+            try:
+                return max(0.0, float(exc.response.headers["Retry-After"]))
+            except (KeyError, ValueError):
+                return UNSTATED_RATE_LIMIT_S
+        return None
 
     def transient(self, exc: Exception) -> bool:
         return isinstance(exc, discord.DiscordServerError | aiohttp.ClientError | TimeoutError)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,3 +36,9 @@ class DiscordSettings(BaseSettings):
     discord_edit_interval_s: float = Field(
         default=2.0, gt=0, description="Least time between two edits of one progress message (s)."
     )
+
+    @field_validator("discord_token")
+    @classmethod
+    def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        """``STEMBOT_DISCORD_TOKEN=`` (as in a copied .env) means no token, not an empty one."""
+        return value if value is not None and value.get_secret_value().strip() else None

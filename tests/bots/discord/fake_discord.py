@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +41,7 @@ class Call:
     path: str
     json: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)
 
 
 class FakeDiscord:
@@ -47,8 +51,14 @@ class FakeDiscord:
         self.originals: dict[str, int] = {}  # interaction token -> message id
         self.pressed: dict[str, int] = {}  # a component interaction's token -> its message id
         self.expired_tokens: set[str] = set()
-        #: Answer this many of the next edits (PATCH) with 429 Too Many Requests.
+        #: Answer this many of the next edits (PATCH) for which ``rate_limit_when`` is true
+        #: with 429 Too Many Requests, asking to wait ``rate_limit_s``: Discord's own 429 (JSON
+        #: body, a Via header), or with ``rate_limit_by_cloudflare`` Cloudflare's (a text body
+        #: and Retry-After only).
         self.rate_limits = 0
+        self.rate_limit_when: Callable[[Call], bool] = lambda call: True
+        self.rate_limit_s = 0.3
+        self.rate_limit_by_cloudflare = False
         self.limited: list[Call] = []
         self.cdn: dict[str, bytes] = {}
         #: Names of the attachments the bot downloaded from the CDN.
@@ -300,13 +310,18 @@ class FakeDiscord:
         body, files = await self._body(request)
         path = "/" + request.match_info["tail"]
         call = Call(request.method, path, body, files)
-        if request.method == "PATCH" and self.rate_limits > 0:
+        if request.method == "PATCH" and self.rate_limits > 0 and self.rate_limit_when(call):
             self.rate_limits -= 1
             self.limited.append(call)
-            body = {"message": "You are being rate limited.", "retry_after": 0.3, "global": False}
+            retry_after = str(math.ceil(self.rate_limit_s))
+            if self.rate_limit_by_cloudflare:
+                headers = {"Retry-After": retry_after}
+                return web.Response(status=429, text="error code: 1015", headers=headers)
+            wait = self.rate_limit_s
+            body = {"message": "You are being rate limited.", "retry_after": wait, "global": False}
             limited = _json(body, status=429)
             limited.headers["Via"] = "1.1 google"  # Discord's own 429s (not a Cloudflare ban)
-            limited.headers["Retry-After"] = "1"
+            limited.headers["Retry-After"] = retry_after
             limited.headers["X-RateLimit-Scope"] = "user"
             return limited
         self.calls.append(call)
