@@ -28,13 +28,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
 from shared import jobs, limits
+from shared.backoff import Backoff
 from shared.config import MODELS, Settings
-from shared.errors import Cancelled, InternalError, StembotError, TooLarge
+from shared.errors import Cancelled, InternalError, MalformedRequest, StembotError, TooLarge
 from shared.events import EventConsumer
 from shared.gate import Gate, LimitReached, defaults
 from shared.intake import build_options, submit_upload, submit_youtube
@@ -63,6 +65,10 @@ STATUS |= dict.fromkeys(
 STATUS["playlist_link"] = 422
 FAILED_TEXT = "This job failed. Please try again later."
 EXPIRED_TEXT = "This job has ended and its files are no longer kept. Please submit it again."
+#: What aiohttp's multipart reader raises on a body it cannot parse: no starting boundary, a
+#: part header without a colon or too long (HttpProcessingError), a body cut short ("Reading
+#: after EOF"), a nested part without a boundary (ValueError, AssertionError).
+MALFORMED = (ValueError, AssertionError, HttpProcessingError)
 
 
 class ApiError(Exception):
@@ -108,6 +114,19 @@ def _guard(handler: Handler) -> Handler:
     return wrapped
 
 
+@web.middleware
+async def _json_routing_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """No route under /api/ (an unknown path, a method it does not take): an Error body too."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/api/"):
+            raise
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+        code = re.sub(r"\W+", "_", exc.reason.lower()).strip("_")
+        return _error(exc.status, code, f"{exc.reason}: see /api/openapi.json.", allow)
+
+
 def _invalid(message: str) -> ApiError:
     return ApiError(422, "invalid_option", message)
 
@@ -117,6 +136,7 @@ def _links(result: JobResult) -> dict[str, Any]:
         return {"name": f.name, "filename": f.filename, "size_bytes": f.size_bytes, "url": f.url}
 
     return {
+        "page_url": result.page_url,
         "title": result.title,
         "model": result.model,
         "stems_mode": result.stems_mode,
@@ -129,18 +149,41 @@ def _links(result: JobResult) -> dict[str, Any]:
     }
 
 
+def _shown(name: str | None) -> str:
+    """A part name as quoted back to the client: short, printable."""
+    if name is None:
+        return "(no name)"
+    return repr("".join(c if c.isprintable() else "?" for c in name)[:40])
+
+
+async def _read_chunk(part: BodyPartReader) -> bytes:
+    try:
+        return await part.read_chunk(CHUNK)
+    except MALFORMED as exc:
+        raise MalformedRequest(detail=f"multipart part {part.name!r}: {exc}") from None
+
+
 async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
-    while chunk := await part.read_chunk(CHUNK):
+    while chunk := await _read_chunk(part):
         yield chunk
+    if not part.at_eof():  # the body ended before the part's closing boundary
+        raise MalformedRequest(detail=f"multipart part {part.name!r} cut short")
 
 
 async def _read_field(part: BodyPartReader) -> str:
     data = b""
-    while chunk := await part.read_chunk(CHUNK):
+    async for chunk in _part_chunks(part):
         data += chunk
         if len(data) > FIELD_MAX:
-            raise _invalid(f"The field {part.name!r} is too long.")
+            raise _invalid(f"The field {_shown(part.name)} is too long.")
     return data.decode("utf-8", "replace").strip()
+
+
+async def _next_part(reader: MultipartReader) -> MultipartReader | BodyPartReader | None:
+    try:
+        return await reader.next()
+    except MALFORMED as exc:
+        raise MalformedRequest(detail=f"multipart body: {exc}") from None
 
 
 class Api:
@@ -257,10 +300,10 @@ class Api:
                 raise ApiError(413, TooLarge.code, TooLarge(limit, size).user_message)
             try:
                 reader = await request.multipart()
-            except (ValueError, AssertionError) as exc:
-                raise ApiError(400, "bad_request", "The multipart body is malformed.") from exc
+            except MALFORMED as exc:
+                raise MalformedRequest(detail=f"multipart body: {exc}") from None
             fields: dict[str, str] = {}
-            while (part := await reader.next()) is not None:
+            while (part := await _next_part(reader)) is not None:
                 if not isinstance(part, BodyPartReader):
                     raise _invalid("Nested multipart bodies are not supported.")
                 if part.name == "file":
@@ -270,10 +313,10 @@ class Api:
                     return await self.submit(owner, options, part=part)
                 if part.name not in (*OPTION_FIELDS, "url"):
                     raise _invalid(
-                        f"Unknown field {part.name!r}: use file, url, model, stems, format."
+                        f"Unknown field {_shown(part.name)}: use file, url, model, stems, format."
                     )
                 if part.name in fields:
-                    raise _invalid(f"The field {part.name!r} was sent twice.")
+                    raise _invalid(f"The field {_shown(part.name)} was sent twice.")
                 fields[part.name] = await _read_field(part)
             if not fields.get("url"):
                 raise _invalid("Send an audio file in a part named 'file' (or a YouTube 'url').")
@@ -288,6 +331,8 @@ class Api:
             body = await request.json()
         except ValueError as exc:
             raise ApiError(400, "bad_request", "The body is not valid JSON.") from exc
+        except LookupError as exc:  # an unknown charset in the Content-Type
+            raise MalformedRequest(detail=str(exc)) from None
         if not isinstance(body, dict):
             raise _invalid("The body must be a JSON object.")
         if "file" in body:
@@ -376,7 +421,7 @@ class Api:
         state = (await self.view(rid, rec))["state"]
         if state not in FINAL:
             stored = await jobs.load_requests(self.redis, [rid])
-            if stored and await jobs.cancel_request(self.redis, stored[0]):
+            if stored and await jobs.cancel_request(self.redis, stored[0], storage=self.storage):
                 error = Cancelled()
                 await self.set_final(rid, "cancelled", error.code, error.user_message)
                 state = "cancelled"
@@ -397,6 +442,7 @@ class Api:
     async def consume(self) -> None:
         """Record final states and free active slots as the worker's events arrive."""
         consumer = EventConsumer(self.redis, EVENTS_STREAM, "api", "api")
+        backoff = Backoff(first_s=0.5, max_s=30.0)  # jittered: web servers do not come back at once
         while True:
             try:
                 await consumer.ensure_group()
@@ -404,12 +450,16 @@ class Api:
                     if event.state.final:
                         await self.on_final(event)
                     await consumer.ack(entry_id)
+                if backoff.succeeded():
+                    log.info("API events: Redis reachable again")
             except RedisError as exc:
-                log.warning("API events: Redis error (%s), retrying in 1 s", exc)
-                await asyncio.sleep(1)
+                wait = backoff.failed()
+                log.warning("API events: Redis error (%s), retrying in %.1f s", exc, wait)
+                await asyncio.sleep(wait)
             except Exception:
-                log.exception("API events: reading the stream failed, retrying in 1 s")
-                await asyncio.sleep(1)
+                wait = backoff.failed()
+                log.exception("API events: reading the stream failed, retrying in %.1f s", wait)
+                await asyncio.sleep(wait)
 
     async def on_final(self, event: ProgressEvent) -> None:
         for request in await jobs.load_requests(self.redis, event.request_ids):
@@ -438,6 +488,7 @@ def add_api_routes(
     """Add the ``/api/...`` routes (see bots/openapi.json) and, unless ``consume_events`` is
     False, the reader of ``stembot:events:api`` that frees active slots as jobs end."""
     api = Api(settings, storage, redis, api_keys, limits_defaults or defaults(settings))
+    app.middlewares.append(_json_routing_errors)
     app.router.add_post("/api/stemify", _guard(api.stemify))
     app.router.add_get("/api/jobs/{job_id}", _guard(api.get_job), allow_head=False)
     app.router.add_delete("/api/jobs/{job_id}", _guard(api.delete_job))

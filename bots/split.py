@@ -64,6 +64,21 @@ def describe(event: ProgressEvent) -> str:
     return f"{state.value}..."
 
 
+def result_lines(
+    result: JobResult, written: dict[str, Path], *, valid_h: float, note: str = ""
+) -> list[str]:
+    """What a split prints at the end: the results page first (listen, mix, download: the
+    best place to start), then the files written, then each download link."""
+    lines = []
+    if result.page_url:
+        page = f"Results page (listen, mix, download; valid {valid_h:g} h{note})"
+        lines.append(f"{page}: {result.page_url}")
+    lines += [f"{name}: {path}" for name, path in written.items()]
+    lines.append(f"Download links (valid {valid_h:g} h{note}):")
+    lines += [f"  {stem.name}: {stem.url}" for stem in [*result.stems, result.zip]]
+    return lines
+
+
 def format_duration(seconds: float | None) -> str:
     total = int(seconds or 0)
     return f"{total // 60}m{total % 60:02d}s" if total >= 60 else f"{total}s"

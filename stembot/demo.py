@@ -11,7 +11,7 @@ from pathlib import Path
 
 from arq.connections import ArqRedis
 
-from bots.split import split_file
+from bots.split import result_lines, split_file
 from shared.config import Settings
 from shared.intake import build_options
 from shared.storage import Storage
@@ -66,8 +66,5 @@ async def demo_split(redis: ArqRedis, storage: Storage, settings: Settings) -> N
         out_dir=folder / "stems",
         progress=sys.stderr,
     )
-    for name, path in written.items():
-        print(f"{name}: {path}")
-    print(f"Download links (valid {settings.storage.link_ttl_h:g} h, served while this runs):")
-    for stem in [*result.stems, result.zip]:
-        print(f"  {stem.name}: {stem.url}")
+    valid_h, note = settings.storage.link_ttl_h, ", served while this runs"
+    print("\n".join(result_lines(result, written, valid_h=valid_h, note=note)))

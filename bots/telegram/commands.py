@@ -117,7 +117,7 @@ async def cancel_all(deps: BotDeps, message: Message, user: User) -> None:
     lang = lang_of(user.language_code)
     count = 0
     for request in await _active(deps, user.id):
-        if await jobs.cancel_request(deps.redis, request):
+        if await jobs.cancel_request(deps.redis, request, storage=deps.storage):
             count += 1
     key = "cancelled_n" if count else "nothing_to_cancel"
     await message.reply_text(text(lang, key, count=count))
@@ -133,7 +133,7 @@ async def cancel_button(deps: BotDeps, query: CallbackQuery) -> None:
         await query.answer(text(lang, "already_over"))
     elif requests[0].user_id != f"telegram:{query.from_user.id}":
         await query.answer(text(lang, "not_yours"))
-    elif await jobs.cancel_request(deps.redis, requests[0]):
+    elif await jobs.cancel_request(deps.redis, requests[0], storage=deps.storage):
         await query.answer(text(lang, "cancelling"))
     else:
         await query.answer(text(lang, "already_over"))

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import copy
 import io
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from referencing.jsonschema import DRAFT202012
 from bots.api import RECORD_PREFIX, add_api_routes
 from bots.web import create_app
 from shared import limits
-from shared.errors import Cancelled, NotAudio
+from shared.errors import Cancelled, MalformedRequest, NotAudio
 from tests.support.audio import make_audio
 from tests.support.service import Service
 from tests.support.web import serving
@@ -89,12 +90,19 @@ class Client:
 
 @contextlib.asynccontextmanager
 async def api_client(
-    svc: Service, *, limits_defaults: limits.Limits | None = None, **changes: Any
+    svc: Service,
+    *,
+    limits_defaults: limits.Limits | None = None,
+    idle_queue: bool = False,
+    **changes: Any,
 ) -> AsyncIterator[Client]:
     """The web app with the API on a free port. YouTube links wait on a download queue nobody
-    works on (no network needed); ``changes`` sets limit settings of the API's copy."""
+    works on (no network needed), and with ``idle_queue`` uploads too; ``changes`` sets limit
+    settings of the API's copy."""
     settings = copy.deepcopy(svc.settings)
     settings.redis.download_queue_name = "test:download:nobody"
+    if idle_queue:
+        settings.redis.queue_name = "test:queue:nobody"
     for name, value in changes.items():
         setattr(settings.limits, name, value)
     app = create_app(settings, svc.storage, run_cleanup=False)
@@ -145,6 +153,12 @@ async def test_upload_poll_download_then_cached(service: Service, tmp_path: Path
         assert [s["name"] for s in result["stems"]] == ["vocals", "instrumental"]
         assert result["format"] == "wav"
         assert 0 < result["expires_in_s"] <= 24 * 3600
+        # the results page first, as in the chats: signed, and it opens
+        page = result["page_url"]
+        assert page.startswith(f"{service.base_url}/r/{result['zip']['url'].split('/')[4]}?exp=")
+        async with api.http.get(page) as resp:
+            assert resp.status == 200
+            assert "My Song" in await resp.text()
         async with api.http.get(result["zip"]["url"]) as resp:
             assert resp.status == 200
             assert len(await resp.read()) == result["zip"]["size_bytes"]
@@ -286,3 +300,82 @@ async def test_cancel_a_queued_youtube_job(service: Service) -> None:
         assert still["state"] == "queued"
         gone, _ = await api.call("GET", f"/api/jobs/{other['job_id']}", 200, key=BOB)
         assert gone["state"] == "cancelled"
+
+
+async def test_cancelling_a_queued_upload_deletes_it_before_it_reports_cancelled(
+    service: Service, tmp_path: Path
+) -> None:
+    wav = make_audio(tmp_path / "queued.wav", seconds=1.0)
+    async with api_client(service, idle_queue=True) as api:
+        body, _ = await api.call("POST", "/api/stemify", 202, data=form(wav))
+        job_id = body["job_id"]
+        assert (body["state"], body["position"]) == ("queued", 0)
+        [upload] = service.uploads()
+        assert upload.read_bytes() == wav.read_bytes()
+        # nobody works on this queue: the upload goes with the cancel itself, not a worker
+        body, _ = await api.call("DELETE", f"/api/jobs/{job_id}", 200)
+        assert body == {"job_id": job_id, "state": "cancelled"}
+        assert service.uploads() == []
+        body, _ = await api.call("GET", f"/api/jobs/{job_id}", 200)
+        assert body["state"] == "cancelled"
+    assert service.uploads() == []
+    assert service.tmp_leftovers() == []
+
+
+async def test_no_route_under_api_is_an_error_body_too(service: Service) -> None:
+    async with api_client(service) as api:
+        async with api.http.put(api.base + "/api/stemify") as resp:
+            assert (resp.status, resp.headers["Allow"]) == (405, "POST")
+            body = await resp.json()
+        assert body == {
+            "error": {
+                "code": "method_not_allowed",
+                "message": "Method Not Allowed: see /api/openapi.json.",
+            }
+        }
+        for path in ("/api/jobs/", "/api/jobs/a/b", "/api/nothing"):
+            async with api.http.get(api.base + path) as resp:
+                assert resp.status == 404
+                body = await resp.json()
+            assert body["error"] == {
+                "code": "not_found",
+                "message": "Not Found: see /api/openapi.json.",
+            }
+        await api.call("GET", "/api/openapi.json", 200)
+
+
+_PART = b'--xyz\r\nContent-Disposition: form-data; name="%s"\r\n'
+#: (name, body, Content-Type): each broke the server (500 and a traceback) before.
+MALFORMED: list[tuple[str, bytes, str]] = [
+    ("no starting boundary", b"just some bytes", "multipart/form-data; boundary=xyz"),
+    ("an empty body", b"", "multipart/form-data; boundary=xyz"),
+    ("an empty boundary", b"--xyz\r\n\r\nx\r\n--xyz--\r\n", "multipart/form-data; boundary="),
+    ("a part header without a colon", b"--xyz\r\nno colon\r\n\r\nx\r\n--xyz--\r\n", ""),
+    ("a part header too long", b"--xyz\r\nX-A: " + b"a" * 9000 + b"\r\n\r\nx\r\n--xyz--", ""),
+    ("a NUL in a file name", (_PART % b'file"; filename="\0a') + b"\r\nx\r\n--xyz--\r\n", ""),
+    ("a field cut short", (_PART % b"model") + b"\r\nhtdemucs", ""),
+    ("a file cut short", (_PART % b'file"; filename="a.mp3') + b"\r\nID3" + b"\0" * 5000, ""),
+    (
+        "a nested part without a boundary",
+        (_PART % b"x") + b"Content-Type: multipart/mixed\r\n\r\n--a\r\n\r\nx\r\n--a--\r\n--xyz--",
+        "",
+    ),
+    ("JSON in an unknown charset", b'{"url": "x"}', "application/json; charset=nope"),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"), [pytest.param(b, c, id=name) for name, b, c in MALFORMED]
+)
+async def test_malformed_body_is_a_400_without_error_log(
+    service: Service, body: bytes, content_type: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = {"Content-Type": content_type or "multipart/form-data; boundary=xyz"}
+    async with api_client(service) as api:
+        got, _ = await api.call("POST", "/api/stemify", 400, data=body, headers=headers)
+    assert got["error"] == {"code": "bad_request", "message": MalformedRequest().user_message}
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert await service.redis.zcard(limits.window_key("api:alice")) == 0
+    assert await service.redis.zcard(limits.active_key("api:alice")) == 0
+    assert service.uploads() == []
+    assert service.tmp_leftovers() == []

@@ -15,7 +15,9 @@ from bots.web import create_app
 from shared.config import Settings, env_names
 from shared.redis_server import free_port
 from shared.storage import build_storage
+from stembot.demo import demo_split
 from tests.support.audio import make_audio
+from tests.support.service import Service
 
 STEMBOT = str(Path(sys.executable).with_name("stembot"))
 
@@ -47,6 +49,11 @@ async def test_split_writes_stems_and_links_download(
     assert "done" in proc.stderr
     stems = sorted((tmp_path / "out").iterdir())
     assert [p.name for p in stems] == ["bass.mp3", "drums.mp3", "other.mp3", "vocals.mp3"]
+    # the results page first: the best thing to open
+    first, *_ = proc.stdout.splitlines()
+    title, page = first.split(": ", 1)
+    assert title == "Results page (listen, mix, download; valid 24 h)"
+    assert page.startswith(cli_env["STEMBOT_PUBLIC_URL"] + "/r/")
     links = dict(
         line.strip().split(": ", 1) for line in proc.stdout.splitlines() if line.startswith("  ")
     )
@@ -63,6 +70,9 @@ async def test_split_writes_stems_and_links_download(
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         async with aiohttp.ClientSession() as http:
+            async with http.get(page) as resp:
+                assert resp.status == 200
+                assert "some" in await resp.text()
             for name, link in links.items():
                 async with http.get(link) as resp:
                     assert resp.status == 200
@@ -96,3 +106,19 @@ def test_unreachable_redis_is_one_line_error(tmp_path: Path, cli_env: dict[str, 
     assert proc.stderr.startswith("stembot: cannot reach Redis at redis://***@127.0.0.1:")
     assert proc.stderr.count("\n") == 1
     assert "hunter2" not in proc.stderr
+
+
+async def test_demo_prints_the_results_page_first(
+    service: Service, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What `make run` shows a newcomer with no bot token: the results page link first."""
+    await demo_split(service.redis, service.storage, service.settings)
+    first, *rest = capsys.readouterr().out.splitlines()
+    title, page = first.split(": ", 1)
+    assert title == "Results page (listen, mix, download; valid 24 h, served while this runs)"
+    assert page.startswith(f"{service.base_url}/r/")
+    async with aiohttp.ClientSession() as http, http.get(page) as resp:
+        assert resp.status == 200
+        assert "demo song" in await resp.text()
+    assert [line.split(":")[0] for line in rest[:4]] == ["drums", "bass", "other", "vocals"]
+    assert rest[4] == "Download links (valid 24 h, served while this runs):"
