@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared import jobs
+from shared.backoff import Backoff, full_jitter
 from shared.events import EventConsumer
 from shared.schemas import JobRequest, ProgressEvent
 
@@ -193,7 +194,8 @@ class Delivery(Generic[T]):
 
     async def _read_loop(self) -> None:
         inbox: deque[tuple[str, ProgressEvent]] = deque()  # read, not yet handed to a follow
-        backoff_s = 0.0  # while Redis is unreachable (restart, failover): 0.5 s doubling to 30 s
+        # while Redis is unreachable (restart, failover): up to 0.5 s, doubling to 30 s, jittered
+        backoff = Backoff(first_s=0.5, max_s=30.0)
         while True:
             try:
                 if not inbox:
@@ -206,14 +208,12 @@ class Delivery(Generic[T]):
                 while inbox:
                     await self._dispatch(*inbox[0])
                     inbox.popleft()
-                if backoff_s:
+                if backoff.succeeded():
                     log.info("%s delivery: Redis reachable again", self.platform)
-                    backoff_s = 0.0
             except RedisError as exc:
-                backoff_s = min(30.0, max(0.5, backoff_s * 2))
-                name, wait = self.platform, backoff_s
+                name, wait = self.platform, backoff.failed()
                 log.warning("%s delivery: Redis error (%s), retrying in %.1f s", name, exc, wait)
-                await asyncio.sleep(backoff_s)
+                await asyncio.sleep(wait)
                 if "NOGROUP" in str(exc):  # a Redis that came back empty (no persistence)
                     with contextlib.suppress(RedisError):
                         await self.consumer.ensure_group()
@@ -328,14 +328,15 @@ class Delivery(Generic[T]):
         exc: Exception,
         limit: int | None,
     ) -> bool:
-        """Retry later (backing off up to a minute); True once the update is given up."""
+        """Retry later (jittered backoff, up to a minute); True once the update is given up."""
         follow.attempts += 1
         target, name = follow.target, self.platform
         if limit is not None and follow.attempts >= limit:
             log.error("%s: giving up on an update of %s (%r)", name, target.request_id, exc)
             return True
         log.warning("%s: update of %s failed (%s), retrying", name, target.request_id, exc)
-        self.pacer.hold(target.chat, target.message, min(60.0, 2.0 ** min(follow.attempts, 6)))
+        wait = full_jitter(follow.attempts, first_s=2.0, max_s=60.0)
+        self.pacer.hold(target.chat, target.message, wait)
         self._retry(follow, event, entries)
         return False
 

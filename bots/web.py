@@ -9,9 +9,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import PurePosixPath
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 from arq.connections import ArqRedis
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -155,7 +157,7 @@ def create_app(
     storage: LocalStorage,
     *,
     checks: Sequence[HealthCheck] = (),
-    metrics: Callable[[], Awaitable[str]] | None = None,
+    metrics: Callable[[], Awaitable[Collector]] | None = None,
     run_cleanup: bool = True,
     redis: ArqRedis | None = None,
 ) -> web.Application:
@@ -172,15 +174,14 @@ def create_app(
             app, settings=settings, storage=storage, redis=redis, api_keys=settings.web.api_keys
         )
     if metrics is not None:
-        render = metrics
+        snapshot = metrics
 
         async def metrics_handler(request: web.Request) -> web.Response:
-            """Prometheus text exposition format."""
+            """The metrics in the format the scraper accepts (Prometheus text by default)."""
+            encode, content_type = choose_encoder(request.headers.get(hdrs.ACCEPT, ""))
             return web.Response(
-                text=await render(),
-                content_type="text/plain",
-                charset="utf-8",
-                headers={"Cache-Control": "no-store"},
+                body=encode(await snapshot()),
+                headers={hdrs.CONTENT_TYPE: content_type, hdrs.CACHE_CONTROL: "no-store"},
             )
 
         app.router.add_get("/metrics", metrics_handler)
@@ -202,7 +203,7 @@ async def run_web(
     settings: Settings,
     storage: LocalStorage,
     checks: Sequence[HealthCheck] = (),
-    metrics: Callable[[], Awaitable[str]] | None = None,
+    metrics: Callable[[], Awaitable[Collector]] | None = None,
     redis: ArqRedis | None = None,
 ) -> None:
     """Serve on ``web_host:web_port`` until cancelled."""

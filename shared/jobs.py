@@ -30,7 +30,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import events, metrics, usage
 from shared.errors import Cancelled
+from shared.lua import LuaScript
 from shared.schemas import JobRequest, JobResult, JobState, ProgressEvent
+from shared.storage import Storage
 
 PREFIX = "stembot:"
 REQUEST_TTL_S = 3 * 24 * 3600
@@ -65,7 +67,7 @@ STATS_JOB_S = f"{PREFIX}stats:job_s"
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 # Reuse a valid result, else subscribe the request and either join the live run or start one.
-_SUBMIT = """
+_SUBMIT = LuaScript("""
 local res = redis.call('GET', KEYS[1])
 if res then return {'cached', res} end
 redis.call('SET', KEYS[4], ARGV[2], 'EX', ARGV[5])
@@ -79,11 +81,11 @@ redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'state', 'queued', 'spec', ARGV[2], 'arq_id', ARGV[6],
            'updated', ARGV[4])
 return {'new', ARGV[6]}
-"""
+""")
 
 # Final state of a run: record it, hand back and clear the waiting requests, atomically with
 # respect to _SUBMIT (a request either sees the result or is among the members returned).
-_FINISH = """
+_FINISH = LuaScript("""
 if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4]) end
 if redis.call('HGET', KEYS[1], 'arq_id') ~= ARGV[5] then return {} end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'error_code', ARGV[2], 'updated', ARGV[6])
@@ -91,7 +93,7 @@ redis.call('EXPIRE', KEYS[1], ARGV[7])
 local members = redis.call('SMEMBERS', KEYS[2])
 redis.call('DEL', KEYS[2])
 return members
-"""
+""")
 
 
 @dataclass(frozen=True)
@@ -116,19 +118,17 @@ async def submit(
     """
     key = request.key
     arq_id = f"{key}.{secrets.token_hex(4)}"
-    raw = await redis.eval(  # type: ignore[misc]
-        _SUBMIT,
-        4,
-        result_key(key),
-        job_key(key),
-        subscribers_key(key),
-        request_key(request.request_id),
-        request.request_id,
-        request.model_dump_json(),
-        "",
-        f"{time.time():.3f}",
-        str(REQUEST_TTL_S),
-        arq_id,
+    raw = await _SUBMIT(
+        redis,
+        [result_key(key), job_key(key), subscribers_key(key), request_key(request.request_id)],
+        [
+            request.request_id,
+            request.model_dump_json(),
+            "",
+            f"{time.time():.3f}",
+            str(REQUEST_TTL_S),
+            arq_id,
+        ],
     )
     kind, value = raw[0].decode(), raw[1].decode()
     if kind == "cached":
@@ -169,19 +169,18 @@ async def finish(
 ) -> list[JobRequest]:
     """Record a run's final state; return the requests that were waiting for it."""
     ttl_ms = int((result.expires_at - time.time()) * 1000) if result else 0
-    raw = await redis.eval(  # type: ignore[misc]
-        _FINISH,
-        3,
-        job_key(key),
-        subscribers_key(key),
-        result_key(key),
-        state.value,
-        error_code,
-        result.model_dump_json() if result and ttl_ms > 0 else "",
-        str(max(ttl_ms, 1)),
-        arq_id,
-        f"{time.time():.3f}",
-        str(FINAL_STATE_TTL_S),
+    raw = await _FINISH(
+        redis,
+        [job_key(key), subscribers_key(key), result_key(key)],
+        [
+            state.value,
+            error_code,
+            result.model_dump_json() if result and ttl_ms > 0 else "",
+            str(max(ttl_ms, 1)),
+            arq_id,
+            f"{time.time():.3f}",
+            str(FINAL_STATE_TTL_S),
+        ],
     )
     return await load_requests(redis, [m.decode() for m in raw])
 
@@ -198,27 +197,23 @@ async def waiting_requests(redis: Redis, key: str) -> list[JobRequest]:
     return await load_requests(redis, sorted(m.decode() for m in members))
 
 
-_SET_STATE = """
+_SET_STATE = LuaScript("""
 if redis.call('HGET', KEYS[1], 'arq_id') ~= ARGV[1] then return 0 end
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'done' or state == 'failed' or state == 'cancelled' then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'percent', ARGV[3], 'updated', ARGV[4])
 return 1
-"""
+""")
 
 
 async def set_state(
     redis: Redis, key: str, arq_id: str, state: JobState, percent: float | None
 ) -> bool:
     """Record a run's progress; False when the run was cancelled or superseded meanwhile."""
-    done = await redis.eval(  # type: ignore[misc]
-        _SET_STATE,
-        1,
-        job_key(key),
-        arq_id,
-        state.value,
-        "" if percent is None else f"{percent:.1f}",
-        f"{time.time():.3f}",
+    done = await _SET_STATE(
+        redis,
+        [job_key(key)],
+        [arq_id, state.value, "" if percent is None else f"{percent:.1f}", f"{time.time():.3f}"],
     )
     return bool(done)
 
@@ -228,12 +223,12 @@ def cancel_key(arq_id: str) -> str:
 
 
 # The next free score of a queue: now, or one ms after the last one handed out.
-_NEXT_SCORE = """
+_NEXT_SCORE = LuaScript("""
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
 local score = math.max(tonumber(ARGV[1]), last + 1)
 redis.call('SET', KEYS[1], score, 'PX', 86400000)
 return score
-"""
+""")
 
 
 async def enqueue_fifo(
@@ -245,8 +240,8 @@ async def enqueue_fifo(
     ties in job-id order: two submissions in the same millisecond would start in the order
     of their random ids. Each gets a score of its own (at most a few ms ahead of the clock).
     """
-    score = await redis.eval(  # type: ignore[misc]
-        _NEXT_SCORE, 1, f"{PREFIX}score:{queue_name}", str(int(time.time() * 1000))
+    score = await _NEXT_SCORE(
+        redis, [f"{PREFIX}score:{queue_name}"], [str(int(time.time() * 1000))]
     )
     await redis.enqueue_job(
         function,
@@ -346,19 +341,37 @@ async def _broadcast_positions(redis: Redis, queue_name: str) -> None:
         )
 
 
-async def cancel_request(redis: ArqRedis, request: JobRequest) -> bool:
+async def cancel_request(
+    redis: ArqRedis, request: JobRequest, *, storage: Storage | None = None
+) -> bool:
     """Withdraw one request; abort the run when nobody else is waiting for it.
 
-    Returns True when the request was still waiting (the user gets a cancelled event).
+    An aborted run's source (the upload, or the audio its download stage stored) is deleted
+    from ``storage`` here, before the cancelled event: arq never calls a job aborted before it
+    started, so no worker would delete it. Frontends pass their storage; None (tests of the
+    queue alone) leaves it. Returns True when the request was still waiting (the user gets a
+    cancelled event).
     """
     key = request.key
     removed = await redis.srem(subscribers_key(key), request.request_id)  # type: ignore[misc]
     if not removed:
         return False
     cancelled = Cancelled()
+    told = [request]
+    if await redis.scard(subscribers_key(key)) == 0:  # type: ignore[misc]
+        raw = await redis.hget(job_key(key), "arq_id")  # type: ignore[misc]
+        if raw:
+            arq_id = raw.decode()
+            await redis.set(cancel_key(arq_id), b"1", ex=FINAL_STATE_TTL_S)
+            # arq's abort protocol: the worker cancels the task, or skips it if not started.
+            await redis.zadd(abort_jobs_ss, {arq_id: int(time.time() * 1000)})
+            # requests that joined meanwhile hear the end too
+            told += await finish(redis, key, arq_id, JobState.CANCELLED, error_code=cancelled.code)
+            if storage is not None:
+                await _delete_sources(redis, storage, key, arq_id)
     await notify(
         redis,
-        [request],
+        told,
         ProgressEvent(
             job_id=key,
             request_ids=[],
@@ -367,12 +380,18 @@ async def cancel_request(redis: ArqRedis, request: JobRequest) -> bool:
             error_message=cancelled.user_message,
         ),
     )
-    if await redis.scard(subscribers_key(key)) == 0:  # type: ignore[misc]
-        raw = await redis.hget(job_key(key), "arq_id")  # type: ignore[misc]
-        if raw:
-            arq_id = raw.decode()
-            await redis.set(cancel_key(arq_id), b"1", ex=FINAL_STATE_TTL_S)
-            # arq's abort protocol: the worker cancels the task, or skips it if not started.
-            await redis.zadd(abort_jobs_ss, {arq_id: int(time.time() * 1000)})
-            await finish(redis, key, arq_id, JobState.CANCELLED, error_code=cancelled.code)
     return True
+
+
+async def _delete_sources(redis: Redis, storage: Storage, key: str, arq_id: str) -> None:
+    """Delete what run ``arq_id`` holds of a user's bytes: the upload that started it and the
+    audio its download stage stored (a worker that is running it meanwhile is being aborted;
+    one that is downloading deletes its file itself once it sees the run cancelled)."""
+    raw = await redis.hmget(job_key(key), ["arq_id", "spec", "storage_key"])  # type: ignore[misc]
+    if raw[0] is None or raw[0].decode() != arq_id:
+        return  # another run of this key started since: its files are not ours
+    found = {raw[2].decode()} if raw[2] else set()
+    if raw[1] is not None:
+        found.add(JobRequest.model_validate_json(raw[1]).source.storage_key or "")
+    for storage_key in sorted(found - {""}):
+        await storage.delete(storage_key)

@@ -19,7 +19,6 @@ Every check is one Lua script, so many requests of one user at once cannot slip 
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import time
@@ -28,9 +27,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
 
 from shared.errors import InvalidOption
+from shared.lua import LuaScript
 
 PREFIX = "stembot:limits:"
 AUDIT_STREAM = "stembot:audit"
@@ -103,21 +102,7 @@ class AuditEntry:
     new: str
 
 
-class _Script:
-    """A Lua script run by its SHA (cheap), loaded on first use on each server."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.sha = hashlib.sha1(text.encode()).hexdigest()
-
-    async def __call__(self, redis: Redis, keys: list[str], args: list[str]) -> Any:
-        try:
-            return await redis.evalsha(self.sha, len(keys), *keys, *args)  # type: ignore[misc]
-        except NoScriptError:
-            return await redis.eval(self.text, len(keys), *keys, *args)  # type: ignore[misc]
-
-
-_ACQUIRE = _Script("""
+_ACQUIRE = LuaScript("""
 local now = tonumber(ARGV[3])
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1
    or (ARGV[14] ~= '' and redis.call('HEXISTS', KEYS[1], ARGV[14] .. ' ' .. ARGV[1]) == 1) then
@@ -163,7 +148,7 @@ return {'ok', '0', '0'}
 """)
 
 # Take a request back out of the counts: active slot, hour window, minutes of its day.
-_REFUND = _Script("""
+_REFUND = LuaScript("""
 local n = redis.call('ZREM', KEYS[1], ARGV[1]) + redis.call('ZREM', KEYS[2], ARGV[1])
 for i = 3, #KEYS do
   local m = redis.call('HGET', KEYS[i], ARGV[1])
@@ -179,7 +164,7 @@ return n
 """)
 
 # Set (ARGV[2] non-empty) or delete a hash field and log the change, atomically.
-_ADMIN = _Script("""
+_ADMIN = LuaScript("""
 local old = redis.call('HGET', KEYS[1], ARGV[1]) or ''
 if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1])
 else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
@@ -411,7 +396,7 @@ async def refund(redis: Redis, user_id: str, request_id: str, now: float | None 
 
 
 # Count a request's audio minutes once: refused (0) when it would go over the day's limit.
-_CHARGE = _Script("""
+_CHARGE = LuaScript("""
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end
 local want = tonumber(ARGV[2])
 local used = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')

@@ -1,15 +1,25 @@
 """Service metrics kept in Redis (every process adds to them) and rendered for Prometheus.
 
 Counters live in one Redis hash, so the web server reports what all workers did, on any
-host. ``/metrics`` renders them with the live queue depths in the text exposition format.
+host. ``/metrics`` reads them with the live queue depths into a :class:`Snapshot`, which
+prometheus-client encodes in the format the scraper asks for (its text format by default).
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
+from prometheus_client import generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from redis.asyncio import Redis
 
 from shared.config import Settings
@@ -17,17 +27,18 @@ from shared.schemas import JobRequest, JobState
 
 METRICS_KEY = "stembot:metrics"
 
-#: name -> (type, help). Labelled series are stored as "name|label=value".
-FAMILIES: dict[str, tuple[str, str]] = {
-    "stembot_jobs_total": ("counter", "Separation runs that ended, by final state."),
-    "stembot_job_failures_total": ("counter", "Failed runs, by reason (error code)."),
-    "stembot_separation_seconds_total": ("counter", "Wall time spent in Demucs."),
-    "stembot_separated_audio_seconds_total": ("counter", "Audio duration separated."),
-    "stembot_download_seconds_total": ("counter", "Wall time spent downloading sources."),
-    "stembot_downloads_total": ("counter", "YouTube downloads completed."),
+#: Counter name -> (help, label names). A labelled series is stored as "name|label=value|..."
+#: (labels sorted by name), an unlabelled one as its name.
+COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "stembot_jobs_total": ("Separation runs that ended, by final state.", ("state",)),
+    "stembot_job_failures_total": ("Failed runs, by reason (error code).", ("reason",)),
+    "stembot_separation_seconds_total": ("Wall time spent in Demucs.", ()),
+    "stembot_separated_audio_seconds_total": ("Audio duration separated.", ()),
+    "stembot_download_seconds_total": ("Wall time spent downloading sources.", ()),
+    "stembot_downloads_total": ("YouTube downloads completed.", ()),
     "stembot_rate_limit_hits_total": (
-        "counter",
         "Requests refused by a limit, by frontend and limit (banned, busy, active, hourly, daily).",
+        ("frontend", "limit"),
     ),
 }
 
@@ -35,18 +46,20 @@ FAMILIES: dict[str, tuple[str, str]] = {
 HTTP_SECONDS = "stembot_http_request_duration_seconds"
 REQUEST_SECONDS = "stembot_request_duration_seconds"
 
-#: name -> (help, bucket upper bounds in seconds). One label set is stored as
+#: name -> (help, label names, bucket upper bounds in seconds). One label set is stored as
 #: "name_bucket|<labels>|le=<bound>" (that bucket's own count, "+Inf" past the last bound;
 #: cumulated when rendered) and "name_sum|<labels>".
-HISTOGRAMS: dict[str, tuple[str, tuple[float, ...]]] = {
+HISTOGRAMS: dict[str, tuple[str, tuple[str, ...], tuple[float, ...]]] = {
     HTTP_SECONDS: (
         "Web server requests, by route pattern and status class: time until the response "
         "was ready (a file body's transfer not included).",
+        ("route", "status"),
         (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     ),
     REQUEST_SECONDS: (
         "Time from a user's request to its final state, by frontend and final state "
         "(done, failed, cancelled); an answer from the cache is done at once.",
+        ("frontend", "state"),
         (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200),
     ),
 }
@@ -54,12 +67,10 @@ HISTOGRAMS: dict[str, tuple[str, tuple[float, ...]]] = {
 
 def histogram_fields(name: str, seconds: float, **labels: str) -> dict[str, float]:
     """The stored fields one observation adds to (see :data:`HISTOGRAMS`)."""
-    if name not in HISTOGRAMS:
-        raise KeyError(name)
-    bound = next((b for b in HISTOGRAMS[name][1] if seconds <= b), None)
+    _, names, bounds = HISTOGRAMS[name]
+    tail = _tail(name, names, labels)
+    bound = next((b for b in bounds if seconds <= b), None)
     le = "+Inf" if bound is None else f"{bound:g}"
-    # "|" separates labels in a stored field: it may not occur in a value
-    tail = "".join(f"|{k}={str(v).replace('|', '/')}" for k, v in sorted(labels.items()))
     return {f"{name}_bucket{tail}|le={le}": 1.0, f"{name}_sum{tail}": seconds}
 
 
@@ -86,9 +97,15 @@ async def observe_requests(
 
 
 def series(name: str, **labels: str) -> str:
-    if name not in FAMILIES:
-        raise KeyError(name)
-    return name + "".join(f"|{k}={v}" for k, v in sorted(labels.items()))
+    """The stored field of a counter's series (KeyError for an unknown counter)."""
+    return name + _tail(name, COUNTERS[name][1], labels)
+
+
+def _tail(name: str, names: tuple[str, ...], labels: dict[str, str]) -> str:
+    if sorted(labels) != sorted(names):
+        raise ValueError(f"{name} takes the labels {names}, not {tuple(labels)}")
+    # "|" separates labels in a stored field: it may not occur in a value
+    return "".join(f"|{k}={str(v).replace('|', '/')}" for k, v in sorted(labels.items()))
 
 
 async def add(redis: Redis, amounts: dict[str, float]) -> None:
@@ -99,64 +116,78 @@ async def add(redis: Redis, amounts: dict[str, float]) -> None:
         await pipe.execute()
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+class Snapshot(Collector):
+    """The metrics as read from Redis at one moment, for prometheus-client's encoders."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
+def _parse(field: str) -> tuple[str, dict[str, str]]:
+    base, *labels = field.split("|")
+    return base, dict(label.split("=", 1) for label in labels if "=" in label)
+
+
+async def snapshot(redis: Redis, settings: Settings) -> Snapshot:
+    """The counters and histograms in Redis, with the live queue depths."""
+    queues = {
+        "separate": settings.redis.queue_name,
+        "download": settings.redis.download_queue_name,
+    }
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(METRICS_KEY)
+        for queue in queues.values():
+            pipe.zcard(queue)
+        raw, *depths = await pipe.execute()
+    stored = [(*_parse(k.decode()), float(v)) for k, v in raw.items()]
+    families: list[Metric] = []
+    for name, (text, names) in COUNTERS.items():
+        counter = CounterMetricFamily(name, text, labels=names)
+        for base, labels, value in stored:
+            if base == name and sorted(labels) == sorted(names):
+                counter.add_metric([labels[n] for n in names], value)
+        if not names and not counter.samples:
+            counter.add_metric([], 0.0)  # an unlabelled counter exists from the start
+        families.append(counter)
+    families += _histograms(stored)
+    depth = GaugeMetricFamily(
+        "stembot_queue_depth", "Jobs waiting or running, by queue.", labels=("queue",)
+    )
+    for label, count in zip(queues, depths, strict=True):
+        depth.add_metric([label], float(count))
+    families.append(depth)
+    return Snapshot(families)
 
 
 async def render(redis: Redis, settings: Settings) -> str:
     """All metrics in Prometheus' text exposition format (version 0.0.4)."""
-    stored = {
-        k.decode(): float(v)
-        for k, v in (await redis.hgetall(METRICS_KEY)).items()  # type: ignore[misc]
-    }
-    lines: list[str] = []
-    for name, (kind, text) in FAMILIES.items():
-        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
-        for field in sorted(stored):
-            base, *labels = field.split("|")
-            if base != name:
-                continue
-            pairs = ",".join(
-                f'{k}="{_escape(v)}"' for k, v in (label.split("=", 1) for label in labels)
-            )
-            lines.append(
-                f"{name}{{{pairs}}} {stored[field]:g}" if pairs else f"{name} {stored[field]:g}"
-            )
-    lines += _render_histograms(stored)
-    lines += [
-        "# HELP stembot_queue_depth Jobs waiting or running, by queue.",
-        "# TYPE stembot_queue_depth gauge",
-    ]
-    for label, queue in (
-        ("separate", settings.redis.queue_name),
-        ("download", settings.redis.download_queue_name),
-    ):
-        depth = await redis.zcard(queue)
-        lines.append(f'stembot_queue_depth{{queue="{label}"}} {depth}')
-    return "\n".join(lines) + "\n"
+    return generate_latest(await snapshot(redis, settings)).decode()
 
 
-def _render_histograms(stored: dict[str, float]) -> list[str]:
-    """Each histogram's buckets (cumulative, ``le`` last), ``_sum`` and ``_count``."""
-    lines: list[str] = []
-    for name, (text, bounds) in HISTOGRAMS.items():
-        lines += [f"# HELP {name} {text}", f"# TYPE {name} histogram"]
+def _histograms(stored: Iterable[tuple[str, dict[str, str], float]]) -> list[Metric]:
+    """Each histogram's buckets (cumulative, ``+Inf`` last), ``_sum`` and ``_count``."""
+    families: list[Metric] = []
+    for name, (text, names, bounds) in HISTOGRAMS.items():
         buckets: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
-        sums: dict[tuple[str, ...], float] = {}
-        for field, value in stored.items():
-            base, *labels = field.split("|")
-            if base == f"{name}_bucket" and labels and labels[-1].startswith("le="):
-                buckets[tuple(labels[:-1])][labels[-1][3:]] = value
+        sums: dict[tuple[str, ...], float] = defaultdict(float)
+        for base, labels, value in stored:
+            rest = {k: v for k, v in labels.items() if k != "le"}
+            if sorted(rest) != sorted(names):
+                continue
+            key = tuple(rest[n] for n in names)
+            if base == f"{name}_bucket" and "le" in labels:
+                buckets[key][labels["le"]] = value
             elif base == f"{name}_sum":
-                sums[tuple(labels)] = value
+                sums[key] = value
+        family = HistogramMetricFamily(name, text, labels=names)
         for key in sorted(buckets):
-            pairs = [f'{k}="{_escape(v)}"' for k, v in (label.split("=", 1) for label in key)]
-            total = 0.0
-            for le in [*(f"{b:g}" for b in bounds), "+Inf"]:
-                total += buckets[key].get(le, 0.0)
-                inner = ",".join([*pairs, f'le="{le}"'])
-                lines.append(f"{name}_bucket{{{inner}}} {total:g}")
-            braces = f"{{{','.join(pairs)}}}" if pairs else ""
-            lines.append(f"{name}_sum{braces} {sums.get(key, 0.0):g}")
-            lines.append(f"{name}_count{braces} {total:g}")
-    return lines
+            total, cumulative = 0.0, []
+            for bound in [*bounds, float("inf")]:
+                total += buckets[key].get("+Inf" if bound == float("inf") else f"{bound:g}", 0.0)
+                cumulative.append((floatToGoString(bound), total))
+            family.add_metric(list(key), cumulative, sums[key])
+        families.append(family)
+    return families

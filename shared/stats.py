@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 from shared.limits import DAY_S
+from shared.lua import LuaScript
 from shared.schemas import JobRequest, JobState, ProgressEvent
 
 PREFIX = "stembot:stats:"
@@ -30,7 +31,7 @@ SEEN_TTL_S = 4 * DAY_S
 OUTCOMES = ("done", "failed", "cancelled")
 
 # Count a request once: its marker is set first, and only if it was not there yet.
-_RECORD = """
+_RECORD = LuaScript("""
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
 for i = 2, #KEYS do
   redis.call('HINCRBY', KEYS[i], ARGV[2], 1)
@@ -39,7 +40,7 @@ for i = 2, #KEYS do
   redis.call('EXPIRE', KEYS[i], ARGV[5])
 end
 return 1
-"""
+""")
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ async def record(
         minutes = repr(event.result.duration_s / 60)
     reason = (event.error_code or "unknown") if event.state == JobState.FAILED else ""
     args = [str(SEEN_TTL_S), event.state.value, minutes, reason, str((KEEP_DAYS + 1) * DAY_S)]
-    counted = await redis.eval(_RECORD, len(keys), *keys, *args)  # type: ignore[misc]
+    counted = await _RECORD(redis, keys, args)
     return bool(counted)
 
 
