@@ -40,7 +40,7 @@ from typing import Any
 import torch
 
 from tests.support.audio import make_audio
-from tests.support.model_repo import write_model_repo
+from worker.demo_models import write_model_repo
 from worker.separation import cpu_threads, pick_device
 
 RESULTS = Path(__file__).with_name("results.json")

@@ -48,13 +48,31 @@ class SeparationSettings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     model_repo: Path | None = Field(
         default=None,
-        description="Local Demucs model folder (NAME.yaml + SIG.th). Unset: HuggingFace hub.",
+        description="Local Demucs model folder (NAME.yaml + SIG.th), trusted as the operator's "
+        "own. Unset: models pulled from the HuggingFace hub (its cache, HF_HOME).",
     )
     default_model: str = "htdemucs"
+    model_revisions: dict[str, str] = Field(
+        default_factory=dict,
+        description="Pinned hub revisions, a JSON object of model name -> commit hash (or tag, "
+        "branch). A model not listed: main, resolved to a commit by `stembot models pull`; "
+        "workers load the commit pulled last.",
+    )
+    model_offline: bool = Field(
+        default=False,
+        description="Workers never download: they load only what `stembot models pull` put in "
+        "the cache. Off: a model missing from the cache is pulled (verified) when first needed.",
+    )
+    allow_pickled_weights: bool = Field(
+        default=False,
+        description="Allow pickled .th weights from a download (`stembot models pull --legacy`), "
+        "which run code when loaded. A local STEMBOT_MODEL_REPO the operator fills is trusted "
+        "whatever this says; downloaded pickles in it are not.",
+    )
     model_base_url: str = Field(
         default="https://dl.fbaipublicfiles.com/demucs/",
-        description="Where `stembot models pull` downloads Demucs weights from (demucs' own "
-        "download site, or a mirror with the same layout).",
+        description="Where `stembot models pull --legacy` downloads pickled Demucs weights from "
+        "(demucs' old download site, or a mirror with its layout).",
     )
     shifts: int = Field(default=1, ge=0, le=20)
     overlap: float = Field(default=0.25, ge=0.0, lt=1.0)
@@ -97,6 +115,16 @@ class SeparationSettings(BaseSettings):
     def _known_model(cls, value: str) -> str:
         if value not in MODELS:
             raise ValueError(f"must be one of {', '.join(MODELS)}")
+        return value
+
+    @field_validator("model_revisions")
+    @classmethod
+    def _known_models(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(MODELS))
+        if unknown:
+            raise ValueError(f"unknown model {unknown[0]!r} (known: {', '.join(MODELS)})")
+        if not all(rev.strip() for rev in value.values()):
+            raise ValueError("a revision may not be empty")
         return value
 
     @field_validator("model_base_url")

@@ -15,6 +15,7 @@ from shared.config import Settings
 from shared.errors import ModelUnavailable
 from shared.storage import build_storage
 from worker.download import download, download_timeout_s
+from worker.models import ModelSource, no_model_hint
 from worker.pipeline import JobRun, WorkerDeps
 from worker.resilience import LeasedWorker
 from worker.separation import ModelCache, cpu_threads, pick_device
@@ -58,17 +59,13 @@ def build_worker(
     async def on_startup(ctx: dict[str, Any]) -> None:
         device = pick_device(sep.device)
         torch.set_num_threads(sep.torch_threads or cpu_threads())
-        models = ModelCache(sep.model_repo, device)
+        models = ModelCache(sep.model_repo, device, source=ModelSource.from_settings(sep))
         log.info("worker: loading %s on %s", sep.default_model, device)
         try:
             await asyncio.to_thread(models.preload, sep.default_model)
         except ModelUnavailable as exc:
-            where = sep.model_repo or "the HuggingFace hub"
             raise WorkerStartupError(
-                f"cannot load the default model {sep.default_model} from {where} "
-                f"({exc.__cause__}); `stembot models pull {sep.default_model}` fetches it into "
-                "STEMBOT_MODEL_REPO, which may also be any local Demucs model folder "
-                "(`make run-demo` tries the pipeline offline with random-weight models)"
+                no_model_hint(sep.default_model, sep.model_repo, exc.__cause__)
             ) from None
         ctx["deps"] = WorkerDeps(
             settings=settings,

@@ -1,4 +1,13 @@
-"""`stembot models pull`: fetch Demucs weights into the local model folder the workers load.
+"""Where the workers' models come from, and `stembot models pull --legacy`.
+
+:class:`ModelSource` loads a model by name: from ``STEMBOT_MODEL_REPO``, a local folder the
+operator gives (trusted, pickled ``.th`` included), or else from the HuggingFace hub's cache
+(:mod:`worker.hub`: safetensors only, hashed, pinned). A pickle runs code when it is loaded, so
+pickles that were downloaded are refused unless ``STEMBOT_ALLOW_PICKLED_WEIGHTS`` is set: both
+the legacy pull below and the loading of what it downloaded (it lists them in the folder's
+``.stembot-downloaded``).
+
+Legacy pull: demucs' old download site, into a local model folder the workers load.
 
 The folder is in demucs' own local format (``NAME.yaml`` bags + ``SIG-CHECKSUM.th`` models),
 which ``get_model(name, repo=folder)`` loads, i.e. what ``STEMBOT_MODEL_REPO`` points at.
@@ -16,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import secrets
 import sys
@@ -23,16 +33,27 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import aiohttp
 import yaml
 from demucs import pretrained
+from demucs.pretrained import get_model
 from demucs.repo import ModelLoadingError, check_checksum
 
-from shared.config import MODELS
+from shared.config import MODELS, SeparationSettings
+from worker.hub import Hub, load_bag
+from worker.weights import WeightsRefused
 
 CHUNK = 1 << 20
+#: In a model folder: the pickles `models pull --legacy` downloaded, one file name a line.
+DOWNLOADED = ".stembot-downloaded"
+PICKLES_REFUSED = (
+    "pickled weights (.th) from a download run code when loaded: refused "
+    "(STEMBOT_ALLOW_PICKLED_WEIGHTS=true allows them; `stembot models pull` without --legacy "
+    "fetches safetensors from the HuggingFace hub)"
+)
+log = logging.getLogger(__name__)
 TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=20, sock_read=60)
 
 
@@ -124,8 +145,11 @@ async def pull(
     *,
     catalog: Catalog | None = None,
     out: TextIO = sys.stderr,
+    allow_pickled: bool = False,
 ) -> None:
     """Make ``repo`` hold every model in ``names``; PullError with a one-line reason."""
+    if not allow_pickled:
+        raise PullError(PICKLES_REFUSED)
     catalog = catalog or Catalog.load()
     plans = {name: catalog.plan(name) for name in dict.fromkeys(names)}  # all known first
     progress = Progress(out)
@@ -172,6 +196,9 @@ async def _fetch(
                 f"expected {model.checksum}...): nothing was kept"
             )
         os.replace(part, dest)
+        if model.filename not in downloaded_pickles(repo):
+            with (repo / DOWNLOADED).open("a") as fh:
+                fh.write(model.filename + "\n")
     finally:
         part.unlink(missing_ok=True)
     progress.line(f"{name}: {model.filename} downloaded, checksum ok ({_mb(dest.stat().st_size)})")
@@ -219,3 +246,74 @@ def _write_bag(src: Path, dest: Path) -> None:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def downloaded_pickles(repo: Path) -> set[str]:
+    """The ``.th`` files of ``repo`` that `models pull --legacy` downloaded."""
+    try:
+        return set((repo / DOWNLOADED).read_text().split())
+    except OSError:
+        return set()
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Loads models by name: from ``repo`` (a local folder) or, without one, the hub cache."""
+
+    repo: Path | None = None
+    hub: Hub | None = None
+    #: never download: load only what `stembot models pull` put in the cache
+    offline: bool = False
+    allow_pickled: bool = False
+
+    @classmethod
+    def from_settings(cls, sep: SeparationSettings) -> ModelSource:
+        return cls(
+            sep.model_repo,
+            Hub(sep.model_revisions),
+            offline=sep.model_offline,
+            allow_pickled=sep.allow_pickled_weights,
+        )
+
+    def load(self, name: str) -> Any:
+        """The model or bag ``name``; ModelLoadingError (or OSError) with the reason."""
+        if self.repo is None:
+            return load_bag(self.hub or Hub(), name, offline=self.offline, report=log.info)
+        if not self.allow_pickled:
+            self._refuse_downloaded_pickles(name)
+        return get_model(name, repo=self.repo)
+
+    def _refuse_downloaded_pickles(self, name: str) -> None:
+        assert self.repo is not None
+        downloaded = downloaded_pickles(self.repo)
+        if not downloaded:
+            return
+        sigs = [name]
+        try:
+            bag = yaml.safe_load((self.repo / f"{name}.yaml").read_text())
+            sigs += [str(s) for s in bag["models"]]
+        except (OSError, yaml.YAMLError, TypeError, KeyError):
+            pass  # not a bag: demucs says why when it loads it
+        for sig in sigs:
+            for path in [self.repo / f"{sig}.th", *self.repo.glob(f"{sig}-*.th")]:
+                if path.name in downloaded and path.is_file():
+                    raise WeightsRefused(
+                        f"{path.name} in {self.repo} was downloaded (`stembot models pull "
+                        "--legacy`) and is a pickle, which runs code when loaded: refused "
+                        "(STEMBOT_ALLOW_PICKLED_WEIGHTS=true allows it)"
+                    )
+
+
+def no_model_hint(name: str, repo: Path | None, cause: BaseException | None) -> str:
+    """The worker's start-up error when its default model cannot be loaded."""
+    demo = "`stembot models demo DIR` writes one with random weights, to try the pipeline offline"
+    if repo is not None:
+        return (
+            f"cannot load the default model {name} from {repo}: {cause}; STEMBOT_MODEL_REPO "
+            f"must be a local Demucs model folder ({demo}); unset, the workers load models "
+            "pulled from the HuggingFace hub"
+        )
+    return (
+        f"cannot load the default model {name}: {cause}; or set STEMBOT_MODEL_REPO to a local "
+        f"Demucs model folder ({demo})"
+    )

@@ -22,12 +22,12 @@ from typing import Any, TypeVar
 
 import torch
 from demucs.htdemucs import HTDemucs
-from demucs.pretrained import get_model
 from demucs.repo import ModelLoadingError
 
 from shared.config import SeparationSettings
 from shared.errors import Cancelled, ModelUnavailable, OutOfMemory
 from worker.memory import is_out_of_memory, memory_cap, release
+from worker.models import ModelSource
 from worker.overlap_add import Plan, Precision, apply, parts_of, segment_count
 from worker.precision import reduced_precision
 from worker.staging import MemoryStems, StagedStem, StagedStems
@@ -63,8 +63,12 @@ def cpu_threads() -> int:
 class ModelCache:
     """Models loaded once and kept warm; the first one (the default) is never evicted."""
 
-    def __init__(self, repo: Path | None, device: str, keep: int = 2) -> None:
+    def __init__(
+        self, repo: Path | None, device: str, keep: int = 2, source: ModelSource | None = None
+    ) -> None:
         self.repo = repo
+        #: where models come from (worker.models): by default ``repo``, else the hub cache
+        self.source = source or ModelSource(repo)
         self.device = device
         self.keep = keep
         self._models: OrderedDict[str, Any] = OrderedDict()
@@ -83,7 +87,7 @@ class ModelCache:
                 log.error("model folder %s does not exist", self.repo)
                 raise ModelUnavailable(name) from FileNotFoundError(f"no folder {self.repo}")
             try:
-                model = get_model(name, repo=self.repo)
+                model = self.source.load(name)
             except (ModelLoadingError, OSError, SystemExit, ValueError) as exc:
                 # OSError covers the hub being unreachable (URLError, ConnectionError);
                 # demucs' fatal() raises SystemExit for a missing repo folder

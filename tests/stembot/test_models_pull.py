@@ -1,9 +1,10 @@
-"""`stembot models pull` as an operator runs it: a real process against a local mirror.
+"""`stembot models pull --legacy` as an operator runs it: a real process against a local mirror.
 
-The mirror is an aiohttp server with demucs' download layout, serving random-weight
-checkpoints of the real architectures (tests/support/model_repo.py) described by a catalog in
-demucs' own format; with demucs' shipped catalog it is asked for the released files. What was
-pulled is then loaded through the worker's own ModelCache.
+The mirror is an aiohttp server with demucs' old download layout, serving random-weight
+checkpoints of the real architectures (worker/demo_models.py) described by a catalog in
+demucs' own format; with demucs' shipped catalog it is asked for the released files. These are
+pickles: refused unless STEMBOT_ALLOW_PICKLED_WEIGHTS allows them, when pulled and when loaded.
+What was pulled is loaded through the worker's own ModelCache.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from shared.config import MODELS, Settings, env_names
 from shared.errors import ModelUnavailable
 from shared.redis_server import free_port
 from tests.support.web import serving
-from worker.models import Catalog
+from worker.models import PICKLES_REFUSED, Catalog, ModelSource
 from worker.separation import ModelCache
+from worker.weights import WeightsRefused
 
 STEMBOT = str(Path(sys.executable).with_name("stembot"))
 #: Where each test model sits on the mirror (demucs' two download roots).
@@ -105,6 +107,7 @@ def env(tmp_path: Path, mirror: Mirror) -> dict[str, str]:
         clean,
         STEMBOT_MODEL_REPO=str(tmp_path / "models"),
         STEMBOT_MODEL_BASE_URL=mirror.base_url,
+        STEMBOT_ALLOW_PICKLED_WEIGHTS="true",
     )
 
 
@@ -137,7 +140,7 @@ async def test_pull_downloads_verifies_and_the_worker_loads_it(
 ) -> None:
     repo = tmp_path / "models"
     code, err = await stembot(
-        "models", "pull", "htdemucs", "htdemucs_ft", "--catalog", str(mirror.catalog),
+        "models", "pull", "--legacy", "htdemucs", "htdemucs_ft", "--catalog", str(mirror.catalog),
         env=env, cwd=tmp_path,
     )  # fmt: skip
     assert code == 0, err
@@ -155,10 +158,13 @@ async def test_pull_downloads_verifies_and_the_worker_loads_it(
         mirror.path_of(model_repo, s) for s in ("a1b2c3d4", "f1000001", "f1000002")
     ]
     pulled = [names[s] for s in ("a1b2c3d4", "f1000001", "f1000002")]
-    assert listing(repo) == sorted(["htdemucs.yaml", "htdemucs_ft.yaml", *pulled])
+    assert listing(repo) == sorted(
+        [".stembot-downloaded", "htdemucs.yaml", "htdemucs_ft.yaml", *pulled]
+    )
+    assert (repo / ".stembot-downloaded").read_text().split() == pulled
 
-    # the worker's model cache loads what was pulled, with the served weights
-    cache = ModelCache(repo, "cpu")
+    # the worker's model cache loads what was pulled, with the served weights, when allowed
+    cache = ModelCache(repo, "cpu", source=ModelSource(repo, allow_pickled=True))
     bag = cache.get("htdemucs_ft")
     assert isinstance(bag, BagOfModels)
     served = yaml.safe_load((model_repo / "htdemucs_ft.yaml").read_text())
@@ -178,7 +184,7 @@ async def test_a_second_pull_fetches_nothing_and_a_damaged_file_is_fetched_again
     mirror: Mirror, env: dict[str, str], tmp_path: Path, model_repo: Path
 ) -> None:
     repo = tmp_path / "models"
-    args = ("models", "pull", "hdemucs_mmi", "--catalog", str(mirror.catalog))
+    args = ("models", "pull", "--legacy", "hdemucs_mmi", "--catalog", str(mirror.catalog))
     assert (await stembot(*args, env=env, cwd=tmp_path))[0] == 0
     path = mirror.path_of(model_repo, "c0ffee01")
     name = Path(path).name
@@ -209,8 +215,9 @@ async def test_a_download_failing_its_checksum_is_not_kept(
     bad = mirror.path_of(model_repo, "f1000002")
     mirror.corrupt.add(bad)
     code, err = await stembot(
-        "models", "pull", "htdemucs_ft", "--catalog", str(mirror.catalog), env=env, cwd=tmp_path
-    )
+        "models", "pull", "--legacy", "htdemucs_ft", "--catalog", str(mirror.catalog),
+        env=env, cwd=tmp_path,
+    )  # fmt: skip
     assert code == 1
     name = Path(bad).name
     assert err.splitlines()[-1].startswith(
@@ -219,14 +226,14 @@ async def test_a_download_failing_its_checksum_is_not_kept(
     assert err.endswith(f"expected {name[9:17]}...): nothing was kept\n")
     # the good model stays (a later pull skips it); no bag, no partial file
     good = Path(mirror.path_of(model_repo, "f1000001")).name
-    assert listing(tmp_path / "models") == [good]
+    assert listing(tmp_path / "models") == [".stembot-downloaded", good]
 
 
 async def test_unknown_names_fail_before_any_download(
     mirror: Mirror, env: dict[str, str], tmp_path: Path
 ) -> None:
     code, err = await stembot(
-        "models", "pull", "htdemucs", "spleeter", "--catalog", str(mirror.catalog),
+        "models", "pull", "--legacy", "htdemucs", "spleeter", "--catalog", str(mirror.catalog),
         env=env, cwd=tmp_path,
     )  # fmt: skip
     assert code == 1
@@ -241,7 +248,7 @@ async def test_unknown_names_fail_before_any_download(
 async def test_no_network_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
     port = free_port()
     env = dict(env, STEMBOT_MODEL_BASE_URL=f"http://127.0.0.1:{port}/demucs")
-    code, err = await stembot("models", "pull", "htdemucs", env=env, cwd=tmp_path)
+    code, err = await stembot("models", "pull", "--legacy", "htdemucs", env=env, cwd=tmp_path)
     assert code == 1
     assert err.startswith(f"stembot: cannot reach 127.0.0.1:{port} (")
     assert err.endswith("): no network?\n")
@@ -253,7 +260,7 @@ async def test_without_a_model_folder_it_says_which_setting(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     env = {k: v for k, v in env.items() if k != "STEMBOT_MODEL_REPO"}
-    code, err = await stembot("models", "pull", "htdemucs", env=env, cwd=tmp_path)
+    code, err = await stembot("models", "pull", "--legacy", "htdemucs", env=env, cwd=tmp_path)
     assert code == 1
     assert err == (
         "stembot: no model folder: set STEMBOT_MODEL_REPO (the folder the workers load "
@@ -266,7 +273,7 @@ async def test_the_real_names_ask_the_mirror_for_demucs_released_files(
 ) -> None:
     """With demucs' own catalog: the released file's path, and its checksum enforced."""
     mirror.fallback = b"not the released weights"
-    code, err = await stembot("models", "pull", "htdemucs", env=env, cwd=tmp_path)
+    code, err = await stembot("models", "pull", "--legacy", "htdemucs", env=env, cwd=tmp_path)
     assert code == 1
     assert mirror.requests == ["hybrid_transformer/955717e8-8726e21a.th"]
     assert err.startswith(
@@ -301,3 +308,51 @@ def test_every_offered_model_resolves_in_demucs_catalog() -> None:
     assert Settings(model_base_url="https://mirror.example/d").separation.model_base_url == (
         "https://mirror.example/d/"
     )
+
+
+async def test_downloaded_pickles_are_refused_unless_allowed(
+    mirror: Mirror, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Without STEMBOT_ALLOW_PICKLED_WEIGHTS: one line, before anything is asked for."""
+    env = {k: v for k, v in env.items() if k != "STEMBOT_ALLOW_PICKLED_WEIGHTS"}
+    code, err = await stembot(
+        "models", "pull", "--legacy", "htdemucs", "--catalog", str(mirror.catalog),
+        env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert code == 1
+    assert err == f"stembot: {PICKLES_REFUSED}\n"
+    assert err == (
+        "stembot: pickled weights (.th) from a download run code when loaded: refused "
+        "(STEMBOT_ALLOW_PICKLED_WEIGHTS=true allows them; `stembot models pull` without "
+        "--legacy fetches safetensors from the HuggingFace hub)\n"
+    )
+    assert mirror.requests == []
+    assert not (tmp_path / "models").exists()
+
+
+async def test_pulled_pickles_do_not_load_once_the_setting_is_off(
+    mirror: Mirror, env: dict[str, str], tmp_path: Path, model_repo: Path
+) -> None:
+    """The folder remembers what was downloaded; the operator's own files still load."""
+    repo = tmp_path / "models"
+    code, err = await stembot(
+        "models", "pull", "--legacy", "hdemucs_mmi", "--catalog", str(mirror.catalog),
+        env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert code == 0, err
+    name = Path(mirror.path_of(model_repo, "c0ffee01")).name
+    assert (repo / ".stembot-downloaded").read_text() == f"{name}\n"
+    with pytest.raises(ModelUnavailable) as caught:
+        ModelCache(repo, "cpu").get("hdemucs_mmi")
+    assert isinstance(caught.value.__cause__, WeightsRefused)
+    assert str(caught.value.__cause__) == (
+        f"{name} in {repo} was downloaded (`stembot models pull --legacy`) and is a pickle, "
+        "which runs code when loaded: refused (STEMBOT_ALLOW_PICKLED_WEIGHTS=true allows it)"
+    )
+    # by signature too, not only by bag name
+    with pytest.raises(ModelUnavailable):
+        ModelCache(repo, "cpu").get("c0ffee01")
+    # a file the operator put there is theirs: it loads
+    shutil.copy(model_repo / "htdemucs.yaml", repo)
+    shutil.copy(next(model_repo.glob("a1b2c3d4-*.th")), repo)
+    assert ModelCache(repo, "cpu").get("htdemucs").sources == ["drums", "bass", "other", "vocals"]
