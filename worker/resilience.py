@@ -9,12 +9,14 @@ the try) within one lease. A long job is unaffected: its lease is renewed for as
 worker lives, and arq's timeout (``STEMBOT_JOB_TIMEOUT_S``) still bounds it.
 
 **Redis outages.** A poll that fails because Redis is unreachable (restart, failover) is tried
-again with backoff (0.5 s doubling to 30 s) instead of ending the worker; the job slot arq took
+again with jittered backoff (up to 0.5 s, doubling to 30 s: workers do not all come back at
+once) instead of ending the worker; the job slot arq took
 for a job it could not start is given back. A running job keeps working meanwhile (progress
 events are best effort, see ``JobRun._send``).
 
-**Signals.** ``stembot worker`` runs its workers until SIGTERM/SIGINT, then hands every running
-job back to its queue (it is re-run at once elsewhere, and the try is not counted) and exits.
+**Signals.** ``stembot worker``, ``run`` and ``split`` run until SIGTERM/SIGINT (see
+:func:`until_signalled`), then hand every running job back to its queue (it is re-run at once
+elsewhere, and the try is not counted), stop a private Redis they started, and exit.
 
 **Time limits.** A separation may take ``JOB_TIMEOUT_BASE_S + JOB_TIMEOUT_FACTOR x audio
 seconds x shifts x models in the bag``, capped by ``JOB_TIMEOUT_S`` (see :func:`job_limit_s`).
@@ -28,17 +30,19 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, TypeVar
 
 from arq import Worker
 from arq.constants import in_progress_key_prefix, retry_key_prefix
 from redis.asyncio import Redis
 
+from shared.backoff import Backoff
 from shared.config import LimitSettings
 from shared.jobs import REDIS_DOWN
 from shared.schemas import JobOptions
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
@@ -68,7 +72,7 @@ class LeasedWorker(Worker):
         # arq sets this mark when it starts a job; renewed by heart_beat below
         self.in_progress_timeout_s = lease_s
         self._renewed = 0.0
-        self._backoff_s = 0.0
+        self._backoff = Backoff(first_s=BACKOFF_FIRST_S, max_s=BACKOFF_MAX_S)
 
     async def heart_beat(self) -> None:
         await super().heart_beat()
@@ -96,48 +100,65 @@ class LeasedWorker(Worker):
         try:
             await super()._poll_iteration()
         except REDIS_DOWN as exc:
-            self._backoff_s = min(BACKOFF_MAX_S, max(BACKOFF_FIRST_S, self._backoff_s * 2))
+            wait = self._backoff.failed()
             log.warning(
                 "worker %s: Redis unreachable (%s), trying again in %.1f s",
                 self.queue_name,
                 exc,
-                self._backoff_s,
+                wait,
             )
-            await asyncio.sleep(self._backoff_s)
+            await asyncio.sleep(wait)
         else:
-            if self._backoff_s:
+            if self._backoff.succeeded():
                 log.info("worker %s: Redis reachable again", self.queue_name)
-                self._backoff_s = 0.0
 
 
-async def run_until_signalled(runs: list[Awaitable[None]]) -> None:
-    """Run the workers until SIGTERM/SIGINT, or until all of them end (burst mode).
+#: What `docker stop`, systemd and Ctrl-C send.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-    A worker that fails raises its error here. On a signal the workers' main loops are
-    cancelled; the caller then closes them (``Worker.close`` hands running jobs back).
+
+class Stopped(Exception):
+    """The process was stopped by a signal, and its clean-up has run."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+async def until_signalled(main: Awaitable[T]) -> T:
+    """Run ``main`` to its end, or until SIGTERM/SIGINT; then raise :class:`Stopped`.
+
+    A signal cancels ``main``, whose ``finally`` blocks then run to their end (workers hand
+    their running jobs back, a private Redis is stopped and its folder removed); a repeated
+    signal meanwhile is not let in to cut that clean-up short.
     """
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for sig in signals:
-        loop.add_signal_handler(sig, stop.set)
-    tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(run) for run in runs]
-    stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    task = asyncio.ensure_future(main)
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        if received:
+            log.warning("%s again: still stopping", signal.Signals(signum).name)
+            return
+        received.append(signum)
+        log.info("%s: stopping, handing running jobs back", signal.Signals(signum).name)
+        task.cancel()
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
-        pending = set(tasks)
-        while pending:
-            done, pending = await asyncio.wait(
-                pending | {stopper}, return_when=asyncio.FIRST_COMPLETED
-            )
-            if stopper in done:
-                log.info("worker: shutting down, handing running jobs back to the queue")
-                return
-            pending.discard(stopper)
-            for task in done:
-                task.result()  # a worker that failed (e.g. its model would not load)
+        try:
+            result = await task
+        except asyncio.CancelledError:
+            if not received:
+                raise
+        except Exception:
+            if not received:
+                raise
+            log.exception("error while stopping")  # e.g. Redis stopped by the same signal
+        if received:
+            raise Stopped(received[0])
+        return result
     finally:
-        for sig in signals:
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
-        for future in [stopper, *tasks]:
-            future.cancel()
-        await asyncio.gather(stopper, *tasks, return_exceptions=True)
