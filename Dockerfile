@@ -10,10 +10,13 @@
 #     --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128 .
 #
 # The torch wheels bundle their CUDA runtime, so the runtime stays python:*-slim for both.
-# Models: /models (HF_HOME / TORCH_HOME caches, or a local repo via STEMBOT_MODEL_REPO).
+# Everything else comes from requirements.lock (`make lock`): pinned, with hashes, the same
+# for both builds. PYTHON_VERSION is the minor version CI tests (the Makefile reads it here).
+# Models: /models (the HF_HOME cache `stembot models pull` fills, or a local repo via
+# STEMBOT_MODEL_REPO, e.g. random-weight ones from `stembot models demo DIR`).
 # Uploads, stems and zips: /data (STEMBOT_STORAGE_DIR). Mount volumes on both.
 
-ARG PYTHON_VERSION=3.12
+ARG PYTHON_VERSION=3.11
 
 # --- builder: a virtualenv with torch (from TORCH_INDEX) and the project -----------------
 FROM python:${PYTHON_VERSION}-slim AS builder
@@ -35,12 +38,17 @@ RUN python -m venv /opt/venv \
     && pip install --index-url "${TORCH_INDEX}" "${TORCH_SPEC}"
 
 WORKDIR /src
+# The locked dependencies (torch is not in the lock: the build above stays), then the project
+# alone; pip check fails the build if the two disagree.
+COPY requirements.lock ./
+RUN pip install --no-deps --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY worker ./worker
 COPY bots ./bots
 COPY stembot ./stembot
-RUN pip install . \
+RUN pip install --no-deps --no-build-isolation . \
+    && pip check \
     && stembot --help > /dev/null
 
 # --- runtime: slim Python, ffmpeg, the venv, a non-root user -----------------------------

@@ -1,12 +1,20 @@
 # Two commands on a fresh machine: `make test` and `make run` (both install what they need).
-PYTHON ?= python3
+# The image's Python (the Dockerfile's PYTHON_VERSION) makes the venv where this host has it,
+# so that CI, which runs `make test`, tests the minor version the image ships.
+PYTHON_VERSION := $(shell sed -n 's/^ARG PYTHON_VERSION=//p' Dockerfile)
+PYTHON ?= $(shell python$(PYTHON_VERSION) -c '' 2>/dev/null && echo python$(PYTHON_VERSION) || echo python3)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 # The CPU build of torch on this machine; the CUDA image installs its own build first.
 TORCH_SPEC ?= torch==2.13.0
+# Without an NVIDIA GPU, torch comes from this index (PyPI's Linux wheels are CUDA builds,
+# gigabytes more) when it answers within seconds; else from pip's usual sources.
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+# Where `make lock` finds the CPU build of torch to resolve against (a folder of wheels works).
+TORCH_FIND_LINKS ?= $(TORCH_CPU_INDEX)/torch/
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install system-deps lint types test bench run run-demo faults clean
+.PHONY: install system-deps lint lock types test bench run run-demo faults clean
 
 install: system-deps $(VENV)/.installed
 
@@ -29,13 +37,40 @@ system-deps:
 $(VENV)/.installed: pyproject.toml
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	@want="$(TORCH_SPEC)"; want="$${want#torch==}"; \
+	have="$$($(PY) -c 'from importlib.metadata import version; print(version("torch"))' 2>/dev/null)"; \
+	if [ -n "$$have" ] && [ "$${have%%+*}" = "$$want" ]; then \
+	  echo "torch $$have is installed"; \
+	elif nvidia-smi -L >/dev/null 2>&1; then \
+	  echo "NVIDIA GPU: $(TORCH_SPEC) (a CUDA build) from pip's usual sources"; \
+	  $(PY) -m pip install -q "$(TORCH_SPEC)"; \
+	elif timeout 10 $(PY) -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' \
+	    "$(TORCH_CPU_INDEX)/torch/" >/dev/null 2>&1; then \
+	  echo "no NVIDIA GPU: $(TORCH_SPEC), the CPU build, from $(TORCH_CPU_INDEX)"; \
+	  $(PY) -m pip install -q --index-url "$(TORCH_CPU_INDEX)" "$(TORCH_SPEC)"; \
+	else \
+	  echo "$(TORCH_CPU_INDEX) unreachable: $(TORCH_SPEC) from pip's usual sources"; \
+	  $(PY) -m pip install -q "$(TORCH_SPEC)"; \
+	fi
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/deptry .
+	@# the tests and benchmarks too: they may use the dev extra, but nothing undeclared
+	$(VENV)/bin/deptry . --exclude '\.venv|venv|build|\.git' --ignore DEP002,DEP004
+
+# requirements.lock: the main dependencies with hashes, for the image's Python on Linux, which
+# the Docker build installs. Without torch: each image installs its build (CPU or CUDA) first.
+# Resolved against the CPU build (PyPI's torch would pull CUDA packages in): TORCH_FIND_LINKS.
+lock: install
+	echo "$(TORCH_SPEC)+cpu" > $(VENV)/torch-cpu.txt
+	$(VENV)/bin/uv pip compile pyproject.toml --quiet --generate-hashes \
+	  --python-version $(PYTHON_VERSION) --python-platform x86_64-manylinux_2_28 \
+	  --find-links "$(TORCH_FIND_LINKS)" --override $(VENV)/torch-cpu.txt \
+	  --no-emit-package torch --custom-compile-command "make lock" -o requirements.lock
 
 types: install
 	$(VENV)/bin/mypy shared worker bots stembot tests bench
@@ -57,7 +92,8 @@ clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
 # Offline try-out: random-weight models of the real architectures (the stems are noise,
-# but every part runs for real). Real weights: unset STEMBOT_MODEL_REPO on a connected host.
+# but every part runs for real). Real weights: `stembot models pull htdemucs` on a connected
+# host, with STEMBOT_MODEL_REPO unset.
 run-demo: install
-	$(PY) -c "from pathlib import Path; from tests.support.model_repo import write_model_repo; write_model_repo(Path('data/demo-models'))"
+	$(VENV)/bin/stembot models demo data/demo-models
 	STEMBOT_MODEL_REPO=data/demo-models $(VENV)/bin/stembot run

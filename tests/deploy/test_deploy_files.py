@@ -19,6 +19,9 @@ from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from stembot.cli import build_parser
 
@@ -27,10 +30,12 @@ COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 HADOLINT_CONFIG = ROOT / ".hadolint.yaml"
+LOCK = ROOT / "requirements.lock"
 BIN = Path(sys.executable).parent
 
 REDIS_URL = "redis://redis:6379/0"
 STEMBOT_SERVICES = ("worker-gpu", "worker-cpu", "worker-download", "web", "discord", "telegram")
+BOTS = ("discord", "telegram")
 LOOPBACK = ("127.0.0.1", "::1", "[::1]", "localhost")
 
 
@@ -175,9 +180,12 @@ def test_dockerfile_builds_a_venv_in_a_builder_and_ships_it_in_a_slim_runtime() 
     assert re.match(r"FROM python:\$\{PYTHON_VERSION\}-slim AS builder", builder[0])
     assert re.match(r"FROM python:\$\{PYTHON_VERSION\}-slim AS runtime", runtime[0])
     builder_text = "\n".join(builder)
-    assert 'pip install --index-url "${TORCH_INDEX}" "${TORCH_SPEC}"' in builder_text
-    assert "pip install ." in builder_text
-    assert builder_text.index("${TORCH_SPEC}") < builder_text.index("pip install .")
+    torch = builder_text.index('pip install --index-url "${TORCH_INDEX}" "${TORCH_SPEC}"')
+    lock = builder_text.index("pip install --no-deps --require-hashes -r requirements.lock")
+    project = builder_text.index("pip install --no-deps --no-build-isolation .")
+    assert torch < lock < project
+    assert "COPY requirements.lock ./" in builder_text
+    assert "pip check" in builder_text[project:]  # the lock, torch and the project agree
     runtime_text = "\n".join(runtime)
     assert "COPY --from=builder /opt/venv /opt/venv" in runtime_text
     assert re.search(r"apt-get install .*\bffmpeg\b", runtime_text)
@@ -191,6 +199,60 @@ def test_dockerfile_default_python_satisfies_requires_python() -> None:
     low = re.fullmatch(r">=(\d+)\.(\d+)", project["requires-python"])
     assert low
     assert (int(match[1]), int(match[2])) >= (int(low[1]), int(low[2]))
+
+
+def test_the_image_ships_the_python_minor_the_tests_run_on() -> None:
+    """CI runs `make test` in the venv the Makefile makes with the image's Python: the same
+    minor version everywhere, and the linters target it too."""
+    match = re.search(r"^ARG PYTHON_VERSION=(\d+\.\d+)$", DOCKERFILE.read_text(), re.M)
+    assert match
+    image = match[1]
+    assert image == f"{sys.version_info.major}.{sys.version_info.minor}"
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+    assert tool["ruff"]["target-version"] == "py" + image.replace(".", "")
+    assert tool["mypy"]["python_version"] == image
+    makefile = (ROOT / "Makefile").read_text()
+    assert "PYTHON_VERSION := $(shell sed -n 's/^ARG PYTHON_VERSION=//p' Dockerfile)" in makefile
+    assert "--python-version $(PYTHON_VERSION)" in makefile  # `make lock` resolves for it
+
+
+# --- requirements.lock ---------------------------------------------------------------------
+
+
+def locked() -> dict[str, tuple[Version, list[str]]]:
+    """Each pinned package of the lock: its version and hashes."""
+    pins: dict[str, tuple[Version, list[str]]] = {}
+    text = LOCK.read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        spec, *options = line.split(" --hash=")
+        name, _, version = spec.strip().partition("==")
+        assert version, f"not pinned: {line[:60]}"
+        pins[canonicalize_name(name)] = (Version(version), [h.strip() for h in options])
+    return pins
+
+
+def test_the_lock_pins_every_main_dependency_with_hashes_and_no_torch() -> None:
+    pins = locked()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for line in project["dependencies"]:
+        wanted = Requirement(line)
+        name = canonicalize_name(wanted.name)
+        if name == "torch":
+            continue
+        assert name in pins, f"{name} is not in requirements.lock: run `make lock`"
+        version, _ = pins[name]
+        assert wanted.specifier.contains(version, prereleases=True), (
+            f"requirements.lock has {name}=={version}, pyproject asks {wanted.specifier}: "
+            "run `make lock`"
+        )
+    for pinned, (_, hashes) in pins.items():
+        assert hashes and all(h.startswith("sha256:") for h in hashes), pinned
+    # each image installs its own torch build first; the lock must not replace it, nor bring
+    # CUDA libraries into the CPU image
+    assert not [n for n in pins if n in ("torch", "triton") or n.startswith("nvidia-")]
+    assert not {"pytest", "ruff", "mypy", "deptry", "moto", "playwright"} & pins.keys()  # dev
 
 
 def test_dockerfile_torch_defaults_match_the_makefile_and_compose(
@@ -234,7 +296,8 @@ def test_dockerignore_keeps_secrets_out_and_the_sources_in() -> None:
         if line.strip() and not line.startswith("#")
     }
     assert {".env", ".venv", ".git", "data"} <= patterns
-    for needed in ("pyproject.toml", "README.md", "shared", "worker", "bots", "stembot"):
+    needed_files = ("pyproject.toml", "README.md", "requirements.lock")
+    for needed in (*needed_files, "shared", "worker", "bots", "stembot"):
         assert needed not in patterns, needed
 
 
@@ -283,6 +346,19 @@ def test_worker_gpu_reserves_an_nvidia_gpu_behind_a_profile(
         if name != "worker-gpu":
             assert "profiles" not in services[name], f"{name} would not start by default"
             assert "deploy" not in services[name], name
+
+
+def test_bots_restart_on_failure_only_and_a_bounded_number_of_times(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """A bot without its token exits 0 and must stay down; one that fails is retried a few
+    times, not for ever (a rejected token would loop)."""
+    for name in BOTS:
+        policy = re.fullmatch(r"on-failure:(\d+)", str(services[name]["restart"]))
+        assert policy, f"{name}: restart {services[name]['restart']!r}"
+        assert 1 <= int(policy[1]) <= 20, name
+    for name in set(STEMBOT_SERVICES) - set(BOTS):
+        assert services[name]["restart"] == "unless-stopped", name
 
 
 def test_worker_cpu_scales(services: dict[str, dict[str, Any]]) -> None:
