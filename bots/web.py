@@ -23,19 +23,13 @@ from shared import metrics
 from shared.config import Settings
 from shared.health import HealthCheck
 from shared.links import LinkCheck, verify
-from shared.storage import (
-    CONTENT_TYPES,
-    LocalStorage,
-    Storage,
-    content_disposition,
-    file_path,
-)
+from shared.storage import CONTENT_TYPES, Storage, content_disposition, file_path
 
 log = logging.getLogger(__name__)
 
 #: A health check: True when healthy. Named after the function (``check_redis`` -> "redis").
 
-STORAGE = web.AppKey("storage", LocalStorage)
+STORAGE: web.AppKey[Storage] = web.AppKey("storage")
 CHECKS = web.AppKey("checks", tuple[HealthCheck, ...])
 
 CHECK_TIMEOUT_S = 5.0
@@ -154,7 +148,7 @@ def request_timer(redis: Redis) -> Middleware:
 
 def create_app(
     settings: Settings,
-    storage: LocalStorage,
+    storage: Storage,
     *,
     checks: Sequence[HealthCheck] = (),
     metrics: Callable[[], Awaitable[Collector]] | None = None,
@@ -201,7 +195,7 @@ def create_app(
 
 async def run_web(
     settings: Settings,
-    storage: LocalStorage,
+    storage: Storage,
     checks: Sequence[HealthCheck] = (),
     metrics: Callable[[], Awaitable[Collector]] | None = None,
     redis: ArqRedis | None = None,

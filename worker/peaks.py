@@ -1,37 +1,32 @@
 """Waveform peaks of a stem: ffmpeg decodes to mono 8 kHz, the loudest sample per bucket.
 
-Light on purpose (numpy and ffmpeg only, no torch): the web server computes peaks lazily the
-first time a results page asks for them, and a worker may precompute them after encoding.
-The cache file ``<stem file>.peaks.json`` lives next to the stem in the job folder, so it
-expires (and is replaced on a new publish) together with the stem.
+The worker computes them right after encoding (worker.pipeline) and publishes them with the
+stems (``<stem file>.peaks.json`` next to each stem, through shared.storage), so they expire
+and are replaced together with the stem; the results page only reads them. Light on purpose
+(numpy and ffmpeg only, no torch).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import secrets
+import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from shared.media import input_args
 
+log = logging.getLogger(__name__)
+
 #: Buckets per waveform: enough for a wide screen, small as JSON (about 4 KB).
 BUCKETS = 800
 RATE = 8000
-PEAKS_SUFFIX = ".peaks.json"
 FFMPEG_TIMEOUT_S = 120.0
 
 
 class PeaksError(RuntimeError):
     """ffmpeg could not decode the stem."""
-
-
-def peaks_path(stem: Path) -> Path:
-    return stem.with_name(stem.name + PEAKS_SUFFIX)
 
 
 def bucket_peaks(samples: np.ndarray, buckets: int = BUCKETS) -> list[float]:
@@ -86,45 +81,22 @@ async def decode_mono(path: Path, rate: int = RATE) -> np.ndarray:
     return np.frombuffer(out[: len(out) // 2 * 2], dtype="<i2")
 
 
-def _source_id(stem: Path) -> dict[str, int]:
-    st = stem.stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
-def read_cached(stem: Path) -> list[float] | None:
-    """The cached peaks of ``stem`` when they were computed from this very file."""
-    try:
-        data: Any = json.loads(peaks_path(stem).read_text())
-        if data.get("source") != _source_id(stem):
-            return None
-        peaks = data["peaks"]
-    except (OSError, ValueError, KeyError, AttributeError, TypeError):
-        return None
-    return peaks if isinstance(peaks, list) else None
-
-
-def write_cache(stem: Path, peaks: list[float]) -> None:
-    """Atomically (a temp name then a rename) next to the stem."""
-    target = peaks_path(stem)
-    part = target.with_name(f".{target.name}.part-{secrets.token_hex(4)}")
-    try:
-        part.write_text(json.dumps({"source": _source_id(stem), "peaks": peaks}))
-        os.replace(part, target)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-
-
 async def compute_peaks(stem: Path, buckets: int = BUCKETS) -> list[float]:
     samples = await decode_mono(stem)
     return await asyncio.to_thread(bucket_peaks, samples, buckets)
 
 
-async def cached_peaks(stem: Path) -> list[float]:
-    """Peaks from the cache file, else computed once and cached."""
-    found = await asyncio.to_thread(read_cached, stem)
-    if found is not None:
-        return found
-    peaks = await compute_peaks(stem)
-    await asyncio.to_thread(write_cache, stem, peaks)
+async def peaks_by_file(stems: Iterable[Path]) -> dict[str, list[float]]:
+    """The peaks of each stem file, by its name; a file ffmpeg cannot read is left out (and
+    logged): its page shows the player without a waveform, the job goes on."""
+    paths = list(stems)
+    found = await asyncio.gather(*(compute_peaks(p) for p in paths), return_exceptions=True)
+    peaks: dict[str, list[float]] = {}
+    for path, result in zip(paths, found, strict=True):
+        if isinstance(result, Exception):
+            log.warning("no waveform peaks for %s: %s", path.name, result)
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            peaks[path.name] = result
     return peaks

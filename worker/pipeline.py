@@ -1,4 +1,5 @@
-"""One separation run: fetch -> probe -> decode -> Demucs -> encode -> store -> report.
+"""One separation run: fetch -> probe -> decode -> Demucs -> encode (+ waveform peaks) ->
+store -> report.
 
 Heavy steps run in the worker's executor thread, never on the event loop; the loop keeps
 publishing progress (at a bounded rate) and answering arq while Demucs runs.
@@ -28,7 +29,7 @@ from shared.errors import Cancelled, InternalError, StembotError, TimedOut
 from shared.media import probe
 from shared.schemas import JobRequest, JobResult, JobState, ProgressEvent
 from shared.storage import Storage
-from worker import audio
+from worker import audio, peaks
 from worker.resilience import give_try_back, job_limit_s
 from worker.separation import ModelCache, Tuning, separate_to_files
 from worker.staging import mix_staged
@@ -346,6 +347,8 @@ class JobRun:
             audio.encode_stems, stems, out, options.format, model.samplerate
         )
         del stems
+        # the results page draws these; it never decodes a stem itself
+        stem_peaks = await peaks.peaks_by_file(files.values())
         title = safe_title(source.title)
         ext = options.format.value
         zip_path = await self.in_thread(
@@ -359,6 +362,7 @@ class JobRun:
             [*files.items(), ("all", zip_path)],
             title=source.title,
             expires_at=expires_at,
+            peaks=stem_peaks,
         )
         return JobResult(
             key=self.key,

@@ -6,11 +6,13 @@ import contextlib
 import html
 import json
 import re
+import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -107,7 +109,22 @@ def test_page_url_is_signed_with_the_result_expiry(tmp_path: Path) -> None:
         page_path("../etc")
 
 
-async def test_page_data_and_cached_peaks(
+@contextlib.contextmanager
+def no_processes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
+    """Record every process started meanwhile (asyncio's subprocesses go through Popen too)."""
+    started: list[object] = []
+
+    class Recording(subprocess.Popen):
+        def __init__(self, args: Any, *rest: Any, **kwargs: Any) -> None:
+            started.append(args)
+            super().__init__(args, *rest, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(subprocess, "Popen", Recording)
+        yield started
+
+
+async def test_page_data_and_stored_peaks(
     redis_server: PrivateRedis,
     storage_dir: Path,
     model_repo: Path,
@@ -124,12 +141,32 @@ async def test_page_data_and_cached_peaks(
     monkeypatch.setattr(peaks_mod, "decode_mono", counting_decode)
     async with finished_page(redis_server, storage_dir, model_repo, tmp_path) as page:
         result = page.result
-        async with page.http.get(page.url) as resp:
-            assert resp.status == 200
-            assert resp.headers["Content-Type"].startswith("text/html")
-            assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
-            assert resp.headers["Referrer-Policy"] == "no-referrer"
-            text = await resp.text()
+        # the worker decoded each stem once when it encoded it, and stored the peaks with it
+        assert sorted(decoded) == sorted(s.filename for s in result.stems)
+        job_dir = page.svc.storage.job_dir(result.key)
+        caches = {s.filename: job_dir / f"{s.filename}.peaks.json" for s in result.stems}
+        stored = {name: json.loads(path.read_text())["peaks"] for name, path in caches.items()}
+        mtimes = {name: path.stat().st_mtime_ns for name, path in caches.items()}
+
+        with no_processes(monkeypatch) as started:
+            async with page.http.get(page.url) as resp:
+                assert resp.status == 200
+                assert resp.headers["Content-Type"].startswith("text/html")
+                assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
+                assert resp.headers["Referrer-Policy"] == "no-referrer"
+                text = await resp.text()
+            data_url = html.unescape(re.search(r'data-src="([^"]+)"', text).group(1))  # type: ignore[union-attr]
+            async with page.http.get(page.base + data_url) as resp:
+                assert resp.status == 200
+                data = await resp.json()
+            async with page.http.get(page.base + data_url) as resp:
+                assert resp.status == 200
+                again = await resp.json()
+        # the page only read what the worker wrote: no ffmpeg, no decoding, nothing rewritten
+        assert started == []
+        assert len(decoded) == len(result.stems)
+        assert {name: path.stat().st_mtime_ns for name, path in caches.items()} == mtimes
+        assert again["stems"] == data["stems"]
 
         # the title is escaped, never markup
         assert html.escape(TITLE) in text
@@ -164,10 +201,6 @@ async def test_page_data_and_cached_peaks(
         for body in bodies:
             assert not re.search(r"(?:https?:)?//[A-Za-z0-9]", body.replace("://127.0.0.1", ""))
 
-        data_url = html.unescape(re.search(r'data-src="([^"]+)"', text).group(1))  # type: ignore[union-attr]
-        async with page.http.get(page.base + data_url) as resp:
-            assert resp.status == 200
-            data = await resp.json()
         assert data["title"] == TITLE
         assert data["model"] == "htdemucs"
         assert data["stems_mode"] == "all"
@@ -179,20 +212,10 @@ async def test_page_data_and_cached_peaks(
             assert len(peaks) == peaks_mod.BUCKETS
             assert all(0.0 <= p <= 1.0 for p in peaks)
             assert max(peaks) == 1.0
+            assert peaks == stored[stem["filename"]]
             assert stem["url"].startswith(f"/files/{result.key}/")
         assert data["zip"]["filename"] == result.zip.filename
-        assert sorted(decoded) == sorted(s.filename for s in result.stems)
 
-        # cached next to the stems: a second request runs no ffmpeg and rewrites nothing
-        job_dir = page.svc.storage.job_dir(result.key)
-        caches = {s.filename: job_dir / f"{s.filename}.peaks.json" for s in result.stems}
-        mtimes = {name: path.stat().st_mtime_ns for name, path in caches.items()}
-        async with page.http.get(page.base + data_url) as resp:
-            assert resp.status == 200
-            again = await resp.json()
-        assert again["stems"] == data["stems"]
-        assert len(decoded) == len(result.stems)
-        assert {name: path.stat().st_mtime_ns for name, path in caches.items()} == mtimes
         # the peaks file is not downloadable: it is not one of the job's files
         stem = result.stems[0]
         peaks_name = f"{stem.filename}.peaks.json"
@@ -203,7 +226,6 @@ async def test_page_data_and_cached_peaks(
         )
         async with page.http.get(f"{page.base}/files/{result.key}/{peaks_name}?{query}") as resp:
             assert resp.status == 404
-        json.loads(caches[stem.filename].read_text())  # valid JSON on disk
 
 
 # --- bad links: published files only, no worker needed -------------------------------------
@@ -228,6 +250,7 @@ async def published(tmp_path: Path) -> AsyncIterator[tuple[LocalStorage, Setting
         [("vocals", vocals), ("all", src / "stems.zip")],
         title="Plain",
         expires_at=time.time() + 3600,
+        peaks={"vocals.mp3": await peaks_mod.compute_peaks(vocals)},  # as the worker does
     )
     app = create_app(settings, storage, run_cleanup=False)
     add_page_routes(app, settings=settings, storage=storage)
@@ -258,6 +281,33 @@ async def test_page_without_redis_shows_what_the_folder_knows(
     assert data["model"] is None
     assert [s["name"] for s in data["stems"]] == ["vocals"]
     assert len(data["stems"][0]["peaks"]) == peaks_mod.BUCKETS
+
+
+async def test_a_job_without_peaks_shows_its_stems_without_waveforms(
+    published: tuple[LocalStorage, Settings, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A job published before the worker stored peaks: players and downloads, no waveform,
+    and the page decodes nothing to make up for it."""
+    storage, _, base = published
+    bass = make_audio(tmp_path / "bass.mp3", seconds=0.5)
+    await storage.publish_job("old1", [("bass", bass)], title="Old", expires_at=time.time() + 600)
+    query = sign_path(storage.signing_key, "/r/old1", int(time.time()) + 600)
+    with no_processes(monkeypatch) as started:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/r/old1?{query}") as resp:
+                assert resp.status == 200
+                text = await resp.text()
+            async with http.get(f"{base}/r/old1/data.json?{query}") as resp:
+                assert resp.status == 200
+                data = await resp.json()
+    assert started == []
+    assert "<h1>Old</h1>" in text
+    assert len(re.findall(r"<audio controls", text)) == 1
+    assert "Download bass" in text
+    assert [(s["name"], s["peaks"]) for s in data["stems"]] == [("bass", None)]
+    assert not (storage.job_dir("old1") / "bass.mp3.peaks.json").exists()
 
 
 @pytest.mark.parametrize(

@@ -18,13 +18,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from shared import storage as storage_module
 from shared.config import Settings
 from shared.errors import SourceGone
 from shared.links import LinkCheck, verify
-from shared.s3 import S3Storage
 from shared.schemas import StemFile
-from shared.storage import LocalStorage, Storage, build_storage
+from shared.storage import JobListing, ListedFile, LocalStorage, Storage, build_storage
+from shared.storage import local as storage_module
+from shared.storage.s3 import S3Storage
 from tests.support.s3 import new_bucket, object_names, read_object, s3_server, s3_settings
 
 DAY = 24 * 3600
@@ -237,6 +237,74 @@ async def test_publish_job_stores_files_and_meta(store: LocalStorage, tmp_path: 
     assert await store.find_file("job2", "vocals.mp3") is None
 
 
+async def test_peaks_are_published_next_to_their_stems(store: LocalStorage, tmp_path: Path) -> None:
+    files = [
+        ("vocals", file(tmp_path / "vocals.mp3", b"v" * 10)),
+        ("no_vocals", file(tmp_path / "no_vocals.mp3", b"n" * 3)),
+        ("all", file(tmp_path / "stems.zip", b"z")),
+    ]
+    peaks = {"vocals.mp3": [0.0, 0.5, 1.0]}
+    await store.publish_job("job1", files, title="Song", expires_at=5_000.5, peaks=peaks)
+    assert published(store, "job1") == [
+        "meta.json",
+        "no_vocals.mp3",
+        "stems.zip",
+        "vocals.mp3",
+        "vocals.mp3.peaks.json",
+    ]
+    assert json.loads(published_bytes(store, "job1", "meta.json"))["files"] == {
+        "vocals.mp3": "vocals",
+        "no_vocals.mp3": "no_vocals",
+        "stems.zip": "all",
+    }
+    # what the results page reads: the listing, then the peaks (none for a stem without)
+    assert await store.load_job("job1") == JobListing(
+        key="job1",
+        title="Song",
+        expires_at=5_000.5,
+        files=[
+            ListedFile("vocals", "vocals.mp3", 10),
+            ListedFile("no_vocals", "no_vocals.mp3", 3),
+            ListedFile("all", "stems.zip", 1),
+        ],
+    )
+    assert await store.read_peaks("job1", "vocals.mp3") == [0.0, 0.5, 1.0]
+    assert await store.read_peaks("job1", "no_vocals.mp3") is None
+    assert await store.read_peaks("job1", "../meta.json") is None
+    # a peaks file is not one of the job's files: never served as a download
+    assert await store.find_file("job1", "vocals.mp3.peaks.json") is None
+    assert await store.load_job("job2") is None
+    assert await store.load_job("../uploads") is None
+
+    # a republish without peaks leaves none of the old ones behind
+    files = [("vocals", file(tmp_path / "vocals.mp3", b"w" * 4))]
+    await store.publish_job("job1", files, title="Song", expires_at=5_000.5)
+    assert published(store, "job1") == ["meta.json", "vocals.mp3"]
+    listing_now = await store.load_job("job1")
+    assert listing_now is not None
+    assert listing_now.files == [ListedFile("vocals", "vocals.mp3", 4)]
+    assert await store.read_peaks("job1", "vocals.mp3") is None
+    assert listing(store.tmp) == []
+
+
+@pytest.mark.parametrize(
+    ("peaks", "message"),
+    [
+        ({"drums.mp3": [0.5]}, "peaks of a file not published"),
+        ({"vocals.mp3": [0.5, 1.5]}, "between 0 and 1"),
+        ({"vocals.mp3": [float("nan")]}, "between 0 and 1"),
+    ],
+)
+async def test_bad_peaks_are_refused_before_anything_is_published(
+    store: LocalStorage, tmp_path: Path, peaks: dict[str, list[float]], message: str
+) -> None:
+    files = [("vocals", file(tmp_path / "vocals.mp3"))]
+    with pytest.raises(ValueError, match=message):
+        await store.publish_job("job1", files, title="t", expires_at=9, peaks=peaks)
+    assert published(store, "job1") == []
+    assert (tmp_path / "vocals.mp3").exists()
+
+
 async def test_local_links_are_signed_for_the_web_server(
     storage: LocalStorage, tmp_path: Path
 ) -> None:
@@ -313,7 +381,7 @@ async def test_a_failed_publish_leaves_the_old_job_and_no_scratch(
     assert listing(store.tmp) == []
 
 
-@pytest.mark.parametrize("names", [["x.mp3", "x.mp3"], ["meta.json"]])
+@pytest.mark.parametrize("names", [["x.mp3", "x.mp3"], ["meta.json"], ["x.mp3.peaks.json"]])
 async def test_duplicate_or_reserved_file_names_are_refused(
     store: LocalStorage, tmp_path: Path, names: list[str]
 ) -> None:

@@ -21,9 +21,9 @@ from bots.web import create_app
 from shared.config import Settings
 from shared.links import sign_path
 from shared.redis_server import PrivateRedis
-from shared.s3 import S3Storage
 from shared.schemas import JobState
 from shared.storage import build_storage, content_disposition, file_path
+from shared.storage.s3 import S3Storage
 from tests.support.audio import make_audio
 from tests.support.s3 import (
     ACCESS_KEY,
@@ -241,8 +241,9 @@ async def test_a_job_through_the_service_keeps_its_stems_in_the_bucket(
         assert result is not None
         assert object_names(endpoint, bucket, "uploads/") == []  # deleted after the job
         names = [s.filename for s in [*result.stems, result.zip]]
+        peaks = [f"{s.filename}.peaks.json" for s in result.stems]  # the worker's waveforms
         assert object_names(endpoint, bucket, f"jobs/{result.key}/") == sorted(
-            [*names, "meta.json"]
+            [*names, *peaks, "meta.json"]
         )
         async with aiohttp.ClientSession() as http:
             for stem in [*result.stems, result.zip]:

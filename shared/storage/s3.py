@@ -1,15 +1,17 @@
 """S3-compatible storage: uploads, stems and zips in a bucket, presigned download links.
 
-The bucket holds the same layout as :class:`shared.storage.LocalStorage`'s folder, as keys::
+The bucket holds the same layout as :class:`shared.storage.local.LocalStorage`'s folder, as
+keys::
 
-    uploads/<name>             bytes a user sent, deleted after the job (or by cleanup)
-    jobs/<job key>/<file>      stems and the zip (Content-Type and a download name set)
-    jobs/<job key>/meta.json   title, expiry, files; written last, so it marks a whole job
+    uploads/<name>                   bytes a user sent, deleted after the job (or by cleanup)
+    jobs/<job key>/<file>            stems and the zip (Content-Type and a download name set)
+    jobs/<job key>/<file>.peaks.json waveform peaks of a stem, written by the worker
+    jobs/<job key>/meta.json         title, expiry, files; written last, so it marks a whole job
 
 The links handed to users are presigned GETs valid until the job expires (SigV4: at most
 7 days). ``STORAGE_DIR`` stays local to each host: ``tmp/`` is scratch as before, and
-``jobs/`` is the web server's cache of the jobs it serves (the results page reads waveforms
-from the files, and its player fetches them from the same origin), refreshed whenever the
+``jobs/`` is the web server's cache of the jobs it serves (the results page reads the peaks
+from it, and its player fetches the stems from the same origin), refreshed whenever the
 bucket's ``meta.json`` changes.
 
 boto3 is synchronous: every call runs in a thread, as LocalStorage's disk work does. Its
@@ -25,22 +27,25 @@ import secrets
 import shutil
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from shared.config import StorageSettings
 from shared.errors import SourceGone
 from shared.schemas import StemFile
-from shared.storage import (
+from shared.storage.base import (
     CONTENT_TYPES,
     META,
+    PEAKS_SUFFIX,
     STALE_S,
     JobFile,
-    LocalStorage,
     check_name,
+    check_publish,
     content_disposition,
+    peaks_name,
 )
+from shared.storage.local import LocalStorage
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 #: S3 deletes at most this many keys per request.
@@ -157,9 +162,16 @@ class S3Storage(LocalStorage):
         return url
 
     async def publish_job(
-        self, job_key: str, files: list[tuple[str, Path]], *, title: str, expires_at: float
+        self,
+        job_key: str,
+        files: list[tuple[str, Path]],
+        *,
+        title: str,
+        expires_at: float,
+        peaks: Mapping[str, Sequence[float]] | None = None,
     ) -> list[StemFile]:
-        """Upload the files, then meta.json; then drop files only the previous job had.
+        """Upload the files and peaks, then meta.json; then drop files only the previous job
+        had.
 
         A failed publish deletes what it uploaded that the live job does not list, so the
         live job stays whole. Files of one key are the same song with the same options, so
@@ -167,12 +179,12 @@ class S3Storage(LocalStorage):
         """
         check_name(job_key)
         names = [check_name(path.name) for _, path in files]
-        if len(set(names)) != len(names) or META in names:
-            raise ValueError(f"duplicate or reserved file names: {names}")
+        peaks_files = check_publish(names, peaks)
 
         def publish() -> list[StemFile]:
             before = self._meta(job_key)
-            live = set(before.get("files") or {}) if before else set()
+            live_files = set(before.get("files") or {}) if before else set()
+            live = live_files | {name + PEAKS_SUFFIX for name in live_files}
             uploaded: list[str] = []
             try:
                 stems = []
@@ -189,6 +201,14 @@ class S3Storage(LocalStorage):
                     )
                     url = self.url_for(job_key, name, expires_at)
                     stems.append(StemFile(name=stem, filename=name, size_bytes=size, url=url))
+                for name, body in peaks_files.items():
+                    uploaded.append(name)
+                    self.client.put_object(
+                        Bucket=self.bucket,
+                        Key=self.object_key(job_key, name),
+                        Body=body,
+                        ContentType="application/json",
+                    )
                 meta = {
                     "title": title,
                     "expires_at": expires_at,
@@ -203,7 +223,8 @@ class S3Storage(LocalStorage):
             except BaseException:
                 self._delete_keys([self.object_key(job_key, n) for n in uploaded if n not in live])
                 raise
-            self._delete_keys([self.object_key(job_key, n) for n in sorted(live - set(names))])
+            keep = set(names) | set(peaks_files)
+            self._delete_keys([self.object_key(job_key, n) for n in sorted(live - keep)])
             for _, src in files:
                 src.unlink(missing_ok=True)
             shutil.rmtree(self.job_dir(job_key), ignore_errors=True)  # this host's cache
@@ -285,6 +306,11 @@ class S3Storage(LocalStorage):
                     self._download(self.object_key(job_key, name), staging / check_name(name))
                 except (SourceGone, ValueError):
                     continue  # not served: find_file answers 404 for it
+                try:
+                    peaks = peaks_name(name)
+                    self._download(self.object_key(job_key, peaks), staging / peaks)
+                except (SourceGone, ValueError):
+                    pass  # a job published without peaks: its page draws no waveform
             (staging / META).write_bytes(raw)
             self._swap_in(staging, folder)
         except BaseException:

@@ -1,18 +1,10 @@
-"""Where uploads and stems live, behind one small interface.
+"""LocalStorage: a folder on a disk (one host, or a volume all hosts share).
 
-Two backends: :class:`LocalStorage` (a folder: one host, or a volume all hosts share) and
-:class:`shared.s3.S3Storage` (an S3-compatible bucket with presigned links; the folder is then
-scratch and the web server's cache). :func:`build_storage` picks one from the settings.
-
-LocalStorage layout under its root::
+Layout under its root::
 
     uploads/<name>             bytes a user sent, deleted after the job (or by cleanup)
-    jobs/<job key>/<file>      stems and the zip of one finished job
-    jobs/<job key>/meta.json   title, expiry, files (read by the web server and cleanup)
+    jobs/<job key>/...         published jobs (see shared.storage.base)
     tmp/                       scratch space of workers, frontends and publish_job
-
-Every name that becomes a path component is checked by :func:`check_name`, so no key or
-file name from a caller (or a URL) can reach outside the root.
 """
 
 from __future__ import annotations
@@ -21,122 +13,35 @@ import asyncio
 import errno
 import json
 import os
-import re
 import secrets
 import shutil
 import time
-import unicodedata
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
-from shared.config import Settings
 from shared.errors import SourceGone
 from shared.links import sign_path
 from shared.schemas import StemFile
+from shared.storage.base import (
+    META,
+    SAFE_NAME,
+    STALE_S,
+    JobFile,
+    JobListing,
+    ListedFile,
+    check_name,
+    check_publish,
+    decode_peaks,
+    file_path,
+    peaks_name,
+)
 
-_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
-META = "meta.json"
-#: Job folders without readable meta, and publish/cleanup leftovers, go after this long.
-STALE_S = 3600
 #: Other processes' scratch in tmp/ goes after this long (jobs time out well before).
 SCRATCH_STALE_S = 6 * 3600
 #: Prefixes of the folders LocalStorage itself puts in tmp/ (stale after STALE_S).
 _OWN_TMP = ("publish-", "replaced-", "expired-")
-
-
-#: Media type of a published file, by extension.
-CONTENT_TYPES = {
-    ".mp3": "audio/mpeg",
-    ".flac": "audio/flac",
-    ".wav": "audio/wav",
-    ".zip": "application/zip",
-}
-TITLE_MAX = 120
-
-
-def _clean_title(title: str) -> str:
-    """Double quotes, slashes, control and format characters (bidi overrides...) become spaces."""
-    chars = [
-        " " if c in '"/\\' or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c
-        for c in title
-    ]
-    return re.sub(r"\s+", " ", "".join(chars)).strip()[:TITLE_MAX].strip()
-
-
-def content_disposition(title: str, stem: str, ext: str) -> str:
-    """``attachment`` with an ASCII fallback and the UTF-8 name (RFC 6266 / 8187).
-
-    "My Song", "vocals", ".mp3" -> ``My Song - vocals.mp3``; the "all" stem is the zip,
-    named ``My Song - stems.zip``.
-    """
-    label = "stems" if stem == "all" else stem
-    clean = _clean_title(title) or "track"
-    ascii_title = unicodedata.normalize("NFKD", clean).encode("ascii", "ignore").decode()
-    ascii_title = re.sub(r"\s+", " ", ascii_title.replace("%", "")).strip() or "track"
-    fallback = f"{ascii_title} - {label}{ext}"
-    name = f"{clean} - {label}{ext}"
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
-
-
-def check_name(name: str) -> str:
-    """A single safe path component ([A-Za-z0-9._-], no separators, no '..'), or ValueError."""
-    if not isinstance(name, str) or not _SAFE.fullmatch(name) or ".." in name:
-        raise ValueError(f"unsafe storage name: {name!r}")
-    return name
-
-
-def file_path(job_key: str, filename: str) -> str:
-    """The URL path of a job's file, as signed in its link (unquoted)."""
-    return f"/files/{job_key}/{filename}"
-
-
-class Storage(Protocol):
-    async def save_upload(self, tmp: Path, name: str) -> str:
-        """Move a local file in; returns its storage key ``uploads/<name>``."""
-        ...
-
-    async def fetch_upload(self, storage_key: str, dest: Path) -> Path:
-        """A local copy of an upload at ``dest``; SourceGone when it no longer exists."""
-        ...
-
-    async def delete(self, storage_key: str) -> None:
-        """Remove an upload; nothing happens when it is already gone."""
-        ...
-
-    async def publish_job(
-        self, job_key: str, files: list[tuple[str, Path]], *, title: str, expires_at: float
-    ) -> list[StemFile]:
-        """Move (stem name, local file) pairs in as one job, replacing any earlier one."""
-        ...
-
-    def url_for(self, job_key: str, filename: str, expires_at: float) -> str: ...
-
-    async def job_exists(self, job_key: str) -> bool: ...
-
-    async def fetch_job_file(self, job_key: str, filename: str, dest: Path) -> Path:
-        """A local copy of a published file; SourceGone when it no longer exists."""
-        ...
-
-    async def delete_job(self, job_key: str) -> bool:
-        """Remove a job's stems and zip now, before their expiry (/forget); True when there
-        were any."""
-        ...
-
-    async def cleanup(self, now: float | None = None) -> int:
-        """Delete what has expired; returns how many items went."""
-        ...
-
-
-@dataclass(frozen=True)
-class JobFile:
-    """A published file, found for a download."""
-
-    path: Path
-    title: str
-    stem: str
-    expires_at: float
 
 
 class LocalStorage:
@@ -185,13 +90,19 @@ class LocalStorage:
         return f"{self.public_url}/files/{job_key}/{quote(filename)}?{query}"
 
     async def publish_job(
-        self, job_key: str, files: list[tuple[str, Path]], *, title: str, expires_at: float
+        self,
+        job_key: str,
+        files: list[tuple[str, Path]],
+        *,
+        title: str,
+        expires_at: float,
+        peaks: Mapping[str, Sequence[float]] | None = None,
     ) -> list[StemFile]:
-        """Files are moved into a folder in tmp/, then the folder is renamed into place."""
+        """Files (and peaks files) are moved into a folder in tmp/, then the folder is
+        renamed into place."""
         final = self.job_dir(job_key)
         names = [check_name(path.name) for _, path in files]
-        if len(set(names)) != len(names) or META in names:
-            raise ValueError(f"duplicate or reserved file names: {names}")
+        peaks_files = check_publish(names, peaks)
         urls = [self.url_for(job_key, name, expires_at) for name in names]
 
         def publish() -> list[StemFile]:
@@ -203,6 +114,8 @@ class LocalStorage:
                     _move(src, staging / name)
                     size = (staging / name).stat().st_size
                     stems.append(StemFile(name=stem, filename=name, size_bytes=size, url=url))
+                for name, body in peaks_files.items():
+                    (staging / name).write_bytes(body)
                 meta = {
                     "title": title,
                     "expires_at": expires_at,
@@ -272,6 +185,28 @@ class LocalStorage:
             )
 
         return await asyncio.to_thread(find)
+
+    async def load_job(self, job_key: str) -> JobListing | None:
+        """The published job, from its meta.json and the files in its folder."""
+        try:
+            folder = self.job_dir(job_key)
+        except ValueError:
+            return None
+        if not await self.prepare_local(job_key):
+            return None
+        return await asyncio.to_thread(_listing, job_key, folder)
+
+    async def read_peaks(self, job_key: str, filename: str) -> list[float] | None:
+        """The peaks stored next to the file by its publish; None when there are none."""
+        try:
+            path = self.job_dir(job_key) / peaks_name(filename)
+        except ValueError:
+            return None
+        try:
+            raw = await asyncio.to_thread(_read_regular, path)
+        except OSError:
+            return None
+        return decode_peaks(raw)
 
     async def fetch_job_file(self, job_key: str, filename: str, dest: Path) -> Path:
         src = self.job_dir(job_key) / check_name(filename)
@@ -345,8 +280,33 @@ def _read_meta(folder: Path) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
+def _listing(job_key: str, folder: Path) -> JobListing | None:
+    meta = _read_meta(folder)
+    files = meta.get("files") if meta else None
+    expires = meta.get("expires_at") if meta else None
+    if not meta or not isinstance(files, dict) or not isinstance(expires, (int, float)):
+        return None
+    listed = []
+    for filename, stem in files.items():
+        try:
+            path = folder / check_name(filename)
+            if not path.is_symlink() and path.is_file():
+                listed.append(ListedFile(str(stem), filename, path.stat().st_size))
+        except (OSError, ValueError):
+            continue
+    title = str(meta.get("title") or "")
+    return JobListing(key=job_key, title=title, expires_at=float(expires), files=listed)
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of a regular file (never through a symlink)."""
+    if path.is_symlink():
+        raise FileNotFoundError(path)
+    return path.read_bytes()
+
+
 def _job_expired(job: Path, now: float) -> bool:
-    meta = _read_meta(job) if job.is_dir() and _SAFE.fullmatch(job.name) else None
+    meta = _read_meta(job) if job.is_dir() and SAFE_NAME.fullmatch(job.name) else None
     expires = meta.get("expires_at") if meta else None
     if isinstance(expires, (int, float)):
         return expires < now
@@ -400,23 +360,3 @@ def _link_or_copy(src: Path, dest: Path) -> None:
         if src.exists():
             raise
         raise SourceGone() from None
-
-
-def build_storage(settings: Settings) -> LocalStorage:
-    """The storage the settings describe: a folder, or an S3 bucket (``STORAGE_BACKEND``)."""
-    s = settings.storage
-    if s.storage_backend == "s3":
-        from shared.s3 import S3Storage, s3_clients
-
-        client, presigner = s3_clients(s)
-        assert s.s3_bucket is not None  # checked by the settings
-        return S3Storage(
-            s.storage_dir,
-            s.public_url,
-            s.signing_key_bytes(),
-            s.link_ttl_s,
-            bucket=s.s3_bucket,
-            client=client,
-            presigner=presigner,
-        )
-    return LocalStorage(s.storage_dir, s.public_url, s.signing_key_bytes(), s.link_ttl_s)

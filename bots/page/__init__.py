@@ -1,0 +1,28 @@
+"""The results page behind the link a user gets in the chat.
+
+``load`` reads the job (storage, Redis, the peaks the worker stored), ``template`` renders
+it, ``handlers`` serves it; ``urls`` names it. The page works without JavaScript (players,
+downloads); bots/static/page.js adds the waveforms and a Web Audio mixer. Nothing is loaded
+from another host, and nothing here decodes audio.
+"""
+
+from __future__ import annotations
+
+from bots.page.handlers import PAGE_STATE, PageState, add_page_routes
+from bots.page.load import PageJob, Stem, load_job, load_peaks
+from bots.page.template import render_error, render_page
+from bots.page.urls import page_path, page_url
+
+__all__ = [
+    "PAGE_STATE",
+    "PageJob",
+    "PageState",
+    "Stem",
+    "add_page_routes",
+    "load_job",
+    "load_peaks",
+    "page_path",
+    "page_url",
+    "render_error",
+    "render_page",
+]

@@ -1,0 +1,185 @@
+"""The results page's routes: ``/r/<job key>``, its ``data.json``, and the static files.
+
+``/r/<job key>?exp=...&sig=...`` is signed like the downloads (shared.links, the path
+``/r/<job key>``), and the same ``exp``/``sig`` open ``/r/<job key>/data.json``: title, options,
+expiry, and per stem its signed download URL and the waveform peaks the worker stored with it
+(null for a job published without them: its page shows the players without waveforms).
+An expired, tampered or dead link gets a short HTML page (410, 403, 404), not a bare status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from importlib import resources
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from bots.page.load import load_job, load_peaks
+from bots.page.template import ERRORS, render_error, render_page
+from bots.page.urls import page_path
+from shared.config import Settings
+from shared.links import PAGE_PREFIX, LinkCheck, sign_path, verify
+from shared.storage import Storage
+
+STATIC_FILES = {"page.js": "text/javascript", "page.css": "text/css"}
+#: Content Security Policy: this server only, no inline script, no frames.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+PAGE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": CSP,
+}
+
+
+class PageState:
+    """What the page's handlers share: settings, storage, Redis (optional), static files."""
+
+    def __init__(self, settings: Settings, storage: Storage, redis: Redis | None) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.redis = redis
+        self.static = {name: _load_static(name) for name in STATIC_FILES}
+
+    def static_url(self, name: str) -> str:
+        return f"/static/{name}?v={hashlib.sha256(self.static[name]).hexdigest()[:12]}"
+
+
+PAGE_STATE = web.AppKey("stembot_page", PageState)
+
+
+def _load_static(name: str) -> bytes:
+    return (resources.files("bots") / "static" / name).read_bytes()
+
+
+def error_page(state: PageState, check: LinkCheck | None) -> web.Response:
+    status, body = render_error(
+        check, state.settings.storage.link_ttl_s, state.static_url("page.css")
+    )
+    return web.Response(
+        status=status,
+        text=body,
+        content_type="text/html",
+        charset="utf-8",
+        headers={**PAGE_HEADERS, "Cache-Control": "no-store"},
+    )
+
+
+def _check(request: web.Request, state: PageState) -> tuple[str, LinkCheck]:
+    key = request.match_info["job_key"]
+    try:
+        path = page_path(key)
+    except ValueError:
+        return key, LinkCheck.INVALID
+    exp, sig = request.query.get("exp"), request.query.get("sig")
+    return key, verify(state.storage.signing_key, path, exp, sig)
+
+
+def _max_age(expires_at: float) -> int:
+    return max(0, int(expires_at - time.time()))
+
+
+async def results_page(request: web.Request) -> web.Response:
+    """The page of a job behind a signed link."""
+    state = request.app[PAGE_STATE]
+    key, check = _check(request, state)
+    if check is not LinkCheck.OK:
+        return error_page(state, check)
+    job = await load_job(state.storage, state.redis, key)
+    if job is None:
+        return error_page(state, None)
+    query = sign_path(state.storage.signing_key, page_path(key), int(request.query["exp"]))
+    data_url = f"{page_path(key)}/data.json?{query}"
+    return web.Response(
+        text=render_page(job, data_url, time.time(), state.static_url),
+        content_type="text/html",
+        charset="utf-8",
+        headers={**PAGE_HEADERS, "Cache-Control": "private, no-cache"},
+    )
+
+
+async def results_data(request: web.Request) -> web.Response:
+    """The job as JSON for page.js: stems with their links and stored peaks."""
+    state = request.app[PAGE_STATE]
+    key, check = _check(request, state)
+    if check is not LinkCheck.OK:
+        status, heading, _ = ERRORS[check]
+        return web.json_response(
+            {"error": heading}, status=status, headers={**PAGE_HEADERS, "Cache-Control": "no-store"}
+        )
+    job = await load_job(state.storage, state.redis, key)
+    if job is None:
+        return web.json_response(
+            {"error": ERRORS[None][1]},
+            status=404,
+            headers={**PAGE_HEADERS, "Cache-Control": "no-store"},
+        )
+    peaks = await load_peaks(state.storage, job)
+    body = {
+        "key": job.key,
+        "title": job.title,
+        "model": job.model,
+        "stems_mode": job.stems_mode,
+        "format": job.format,
+        "duration_s": job.duration_s,
+        "expires_at": job.expires_at,
+        "stems": [
+            {
+                "name": s.name,
+                "filename": s.filename,
+                "size_bytes": s.size_bytes,
+                "url": s.url,
+                "peaks": p,
+            }
+            for s, p in zip(job.stems, peaks, strict=True)
+        ],
+        "zip": None
+        if job.zip is None
+        else {"filename": job.zip.filename, "size_bytes": job.zip.size_bytes, "url": job.zip.url},
+    }
+    return web.json_response(
+        body,
+        headers={**PAGE_HEADERS, "Cache-Control": f"private, max-age={_max_age(job.expires_at)}"},
+    )
+
+
+async def static_file(request: web.Request) -> web.Response:
+    """page.js and page.css, cached for good (their URLs carry a version)."""
+    state = request.app[PAGE_STATE]
+    name = request.match_info["name"]
+    if name not in state.static:
+        return web.Response(
+            status=404, text="Not found.", headers={"X-Content-Type-Options": "nosniff"}
+        )
+    return web.Response(
+        body=state.static[name],
+        content_type=STATIC_FILES[name],
+        charset="utf-8",
+        headers={
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "public, max-age=31536000, immutable",
+        },
+    )
+
+
+def add_page_routes(
+    app: web.Application,
+    *,
+    settings: Settings,
+    storage: Storage,
+    redis: Redis | None = None,
+) -> None:
+    """``GET /r/{job_key}`` (the page), ``/r/{job_key}/data.json`` and ``/static/{name}``.
+
+    ``redis`` (optional) supplies the model and options from the job's result; without it
+    the page shows what the job folder knows (title, expiry, files).
+    """
+    app[PAGE_STATE] = PageState(settings, storage, redis)
+    app.router.add_get(PAGE_PREFIX + "/{job_key}", results_page)
+    app.router.add_get(PAGE_PREFIX + "/{job_key}/data.json", results_data)
+    app.router.add_get("/static/{name}", static_file)
