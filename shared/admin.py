@@ -24,7 +24,7 @@ from typing import Literal
 
 from redis.asyncio import Redis
 
-from shared import gate, jobs, limits, stats, usage
+from shared import gate, jobs, keys, limits, stats
 from shared.config import Settings
 from shared.errors import InvalidOption, StembotError
 from shared.schemas import JobRequest
@@ -157,8 +157,7 @@ async def reset_limit(
 ) -> Changed:
     """Drop this scope's (or the global) value: the next layer down applies again."""
     scope = target(actor, global_=global_)
-    if key not in limits.KEYS:
-        raise InvalidOption(f"Unknown limit {key!r}. Known limits: {', '.join(limits.KEYS)}.")
+    limits.known(key)  # InvalidOption naming the known limits
     before = await view_limits(redis, settings, scope)
     await limits.reset_limit(redis, scope, key, actor.user_id)
     after = await view_limits(redis, settings, scope)
@@ -232,12 +231,12 @@ async def _entry(
 ) -> QueueEntry | None:
     key = arq_id.removesuffix(jobs.DOWNLOAD_SUFFIX).split(".", 1)[0]
     fields = ["state", "percent", "spec", "title"]
-    state, percent, spec_raw, title = await redis.hmget(jobs.job_key(key), fields)  # type: ignore[misc]
+    state, percent, spec_raw, title = await redis.hmget(keys.job(key), fields)  # type: ignore[misc]
     if spec_raw is None:
         return None  # cancelled or superseded: the worker skips it
     spec = JobRequest.model_validate_json(spec_raw)
     requests = await jobs.waiting_requests(redis, key)
-    visible = all_ or any(r.context.get(usage.SCOPE) == scope for r in requests)
+    visible = all_ or any(r.ticket is not None and r.ticket.scope == scope for r in requests)
     shown = title.decode() if title else spec.source.title
     return QueueEntry(
         position=position,

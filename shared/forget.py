@@ -9,7 +9,9 @@ removed from the job record once the run is over.
 
 Kept on purpose: bans and the admins' audit log (the operators' record, see
 shared.limits.forget_user), and the per-day totals (shared.stats: no user in them).
-Each platform deletes its own per-user state (Telegram's settings, message links) itself.
+The frontends' records of their requests (``shared.keys.final_parts``, ``api_job``) go too;
+each platform deletes the rest of its own per-user state (Telegram's settings, message
+links) itself. shared.keys lists every per-user key.
 While one of their songs is still in progress nothing is deleted: the user cancels it or
 waits, then asks again (so a worker never writes the results of a forgotten request).
 """
@@ -20,13 +22,15 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from shared import jobs, limits, usage
+from shared import keys, limits
 from shared.admin import NotAllowed
-from shared.schemas import JobRequest, JobState
+from shared.schemas import FINAL_STATES, JobRequest
 from shared.storage import Storage
 
 SCAN_COUNT = 1000
-_FINAL = {s.value for s in JobState if s.final}
+#: The user id of an HTTP API key's owner is ``api:<owner>`` (bots.api).
+API_USER = "api:"
+_FINAL = {state.value for state in FINAL_STATES}
 
 
 @dataclass(frozen=True)
@@ -50,31 +54,33 @@ async def forget(redis: Redis, storage: Storage, user_id: str) -> Forgotten:
     theirs is waiting or running."""
     mine, others_keys = await _request_records(redis, user_id)
     for request in mine:
-        if await redis.sismember(jobs.subscribers_key(request.key), request.request_id):  # type: ignore[misc]
+        if await redis.sismember(keys.job_requests(request.key), request.request_id):  # type: ignore[misc]
             raise NotAllowed("in_progress")
-    asked = {k.decode() for k in await redis.smembers(usage.user_jobs_key(user_id))}  # type: ignore[misc]
-    keys = asked | {r.key for r in mine}
-    shared = others_keys | await _asked_by_others(redis, user_id, keys)
+    asked = {k.decode() for k in await redis.smembers(keys.user_jobs(user_id))}  # type: ignore[misc]
+    job_keys = asked | {r.key for r in mine}
+    shared = others_keys | await _asked_by_others(redis, user_id, job_keys)
     deleted = kept = 0
-    for key in sorted(keys):
-        state, spec_raw = await redis.hmget(jobs.job_key(key), ["state", "spec"])  # type: ignore[misc]
+    for key in sorted(job_keys):
+        state, spec_raw = await redis.hmget(keys.job(key), ["state", "spec"])  # type: ignore[misc]
         spec = JobRequest.model_validate_json(spec_raw) if spec_raw else None
         live = state is not None and state.decode() not in _FINAL
         if key in shared or live:
             kept += 1
             if spec is not None and spec.user_id == user_id and not live:
-                await redis.hdel(jobs.job_key(key), "spec")  # type: ignore[misc]
+                await redis.hdel(keys.job(key), "spec")  # type: ignore[misc]
             continue
         uploads = {r.source.storage_key for r in [*mine, *([spec] if spec else [])] if r.key == key}
-        gone = await redis.delete(
-            jobs.result_key(key), jobs.job_key(key), jobs.subscribers_key(key)
-        )
+        gone = await redis.delete(keys.result(key), keys.job(key), keys.job_requests(key))
         files = await _delete_job_files(storage, key)
         for upload in sorted(u for u in uploads if u):
             await storage.delete(upload)
         if gone or files:
             deleted += 1
-    stale = [jobs.request_key(r.request_id) for r in mine] + [usage.user_jobs_key(user_id)]
+    stale = [keys.request(r.request_id) for r in mine] + [keys.user_jobs(user_id)]
+    # what the frontends keep per request: what of the final message went out, the API's record
+    stale += [keys.final_parts(r.frontend, r.request_id) for r in mine]
+    stale += [keys.api_job(r.request_id) for r in mine]
+    stale += await _api_records(redis, user_id)
     await redis.delete(*stale)
     await limits.forget_user(redis, user_id)
     return Forgotten(mine, deleted, kept)
@@ -97,7 +103,7 @@ async def _request_records(redis: Redis, user_id: str) -> tuple[list[JobRequest]
                 others.add(request.key)
         batch.clear()
 
-    async for name in redis.scan_iter(match=jobs.request_key("*"), count=SCAN_COUNT):
+    async for name in redis.scan_iter(match=keys.request("*"), count=SCAN_COUNT):
         batch.append(name)
         if len(batch) >= SCAN_COUNT:
             await read()
@@ -106,14 +112,27 @@ async def _request_records(redis: Redis, user_id: str) -> tuple[list[JobRequest]
     return sorted(mine, key=lambda r: r.created_at), others
 
 
-async def _asked_by_others(redis: Redis, user_id: str, keys: set[str]) -> set[str]:
-    """Those of ``keys`` another user asked for (answered from the cache included)."""
-    if not keys:
+async def _api_records(redis: Redis, user_id: str) -> list[str]:
+    """The HTTP API's records of an API user (``api:<owner>``), those answered from the cache
+    included (they have no request record)."""
+    if not user_id.startswith(API_USER):
+        return []
+    owner = user_id.removeprefix(API_USER).encode()
+    found = []
+    async for name in redis.scan_iter(match=keys.api_job("*"), count=SCAN_COUNT):
+        if await redis.hget(name, "owner") == owner:  # type: ignore[misc]
+            found.append(name.decode())
+    return found
+
+
+async def _asked_by_others(redis: Redis, user_id: str, job_keys: set[str]) -> set[str]:
+    """Those of ``job_keys`` another user asked for (answered from the cache included)."""
+    if not job_keys:
         return set()
     found: set[str] = set()
-    own = usage.user_jobs_key(user_id).encode()
-    wanted = sorted(keys)
-    match = usage.user_jobs_key("*")
+    own = keys.user_jobs(user_id).encode()
+    wanted = sorted(job_keys)
+    match = keys.user_jobs("*")
     async for name in redis.scan_iter(match=match, count=SCAN_COUNT):
         if name == own:
             continue

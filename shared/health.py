@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
+from shared import keys
 from shared.config import Settings
 
 HealthCheck = Callable[[], Awaitable[bool]]
@@ -22,6 +23,6 @@ def service_checks(redis: Redis, settings: Settings) -> list[HealthCheck]:
         return bool(await redis.ping())
 
     async def check_workers() -> bool:
-        return bool(await redis.exists(f"{settings.redis.queue_name}:health-check"))
+        return bool(await redis.exists(keys.health_check(settings.redis.queue_name)))
 
     return [check_redis, check_workers]

@@ -1,13 +1,8 @@
 """The platform-neutral core of a request: reuse, join or enqueue; positions; cancel.
 
-Redis layout (all keys prefixed ``stembot:``):
-
-``result:<key>``        JobResult JSON of a finished separation, expires with its links.
-``job:<key>``           hash: state, percent, arq_id (this run's arq job id), spec (the
-                        JobRequest that started it), error_code, error_message, updated.
-``job:<key>:requests``  set of request ids waiting for this run's outcome.
-``request:<id>``        JobRequest JSON (reply stream, frontend context).
-``stats:job_s``         moving average of a job's wall time, for ETAs.
+Its records in Redis (a request, a run's hash and waiting set, the result, the ETA average)
+are laid out in shared.keys; ``job:<key>`` is a hash of state, percent, arq_id (this run's
+arq job id), spec (the JobRequest that started it), error_code, error_message, updated.
 
 The arq job id of a run is ``<key>.<random>``, so a new run after a failure never collides
 with arq's bookkeeping of the previous one; our own Lua script is what makes identical work
@@ -23,18 +18,16 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from arq.connections import ArqRedis
-from arq.constants import abort_jobs_ss, in_progress_key_prefix
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared import events, metrics, usage
+from shared import events, keys, metrics, usage
 from shared.errors import Cancelled
 from shared.lua import LuaScript
 from shared.schemas import JobRequest, JobResult, JobState, ProgressEvent
 from shared.storage import Storage
 
-PREFIX = "stembot:"
 REQUEST_TTL_S = 3 * 24 * 3600
 FINAL_STATE_TTL_S = 24 * 3600
 DEFAULT_JOB_S = 60.0
@@ -44,23 +37,12 @@ DOWNLOAD_FUNCTION = "download"
 DOWNLOAD_SUFFIX = ".dl"
 
 
-def result_key(key: str) -> str:
-    return f"{PREFIX}result:{key}"
-
-
-def job_key(key: str) -> str:
-    return f"{PREFIX}job:{key}"
-
-
-def subscribers_key(key: str) -> str:
-    return f"{PREFIX}job:{key}:requests"
-
-
-def request_key(request_id: str) -> str:
-    return f"{PREFIX}request:{request_id}"
-
-
-STATS_JOB_S = f"{PREFIX}stats:job_s"
+result_key = keys.result
+job_key = keys.job
+subscribers_key = keys.job_requests
+request_key = keys.request
+cancel_key = keys.cancel
+STATS_JOB_S = keys.JOB_SECONDS
 
 #: Redis errors that mean "unreachable for now" (restart, failover, network); BusyLoadingError,
 #: while a restarted Redis reads its append-only file, is a ConnectionError.
@@ -218,10 +200,6 @@ async def set_state(
     return bool(done)
 
 
-def cancel_key(arq_id: str) -> str:
-    return f"{PREFIX}cancel:{arq_id}"
-
-
 # The next free score of a queue: now, or one ms after the last one handed out.
 _NEXT_SCORE = LuaScript("""
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -240,9 +218,7 @@ async def enqueue_fifo(
     ties in job-id order: two submissions in the same millisecond would start in the order
     of their random ids. Each gets a score of its own (at most a few ms ahead of the clock).
     """
-    score = await _NEXT_SCORE(
-        redis, [f"{PREFIX}score:{queue_name}"], [str(int(time.time() * 1000))]
-    )
+    score = await _NEXT_SCORE(redis, [keys.queue_score(queue_name)], [str(int(time.time() * 1000))])
     await redis.enqueue_job(
         function,
         key,
@@ -271,7 +247,7 @@ async def waiting_arq_ids(redis: Redis, queue_name: str) -> list[str]:
         return []
     async with redis.pipeline(transaction=False) as pipe:
         for arq_id in ids:
-            pipe.exists(in_progress_key_prefix + arq_id)
+            pipe.exists(keys.arq_in_progress(arq_id))
         running = await pipe.execute()
     return [i for i, r in zip(ids, running, strict=True) if not r]
 
@@ -293,7 +269,7 @@ async def running_count(redis: Redis, queue_name: str) -> int:
         return 0
     async with redis.pipeline(transaction=False) as pipe:
         for arq_id in ids:
-            pipe.exists(in_progress_key_prefix + arq_id.decode())
+            pipe.exists(keys.arq_in_progress(arq_id.decode()))
         return sum(bool(x) for x in await pipe.execute())
 
 
@@ -317,7 +293,7 @@ async def broadcast_positions(redis: Redis, queue_name: str) -> None:
     take their snapshots in one order and publish them in the other, telling a user a
     later place after an earlier one.
     """
-    lock = redis.lock(f"{PREFIX}broadcast:{queue_name}", timeout=30, blocking_timeout=30)
+    lock = redis.lock(keys.broadcast_lock(queue_name), timeout=30, blocking_timeout=30)
     async with lock:
         await _broadcast_positions(redis, queue_name)
 
@@ -364,7 +340,7 @@ async def cancel_request(
             arq_id = raw.decode()
             await redis.set(cancel_key(arq_id), b"1", ex=FINAL_STATE_TTL_S)
             # arq's abort protocol: the worker cancels the task, or skips it if not started.
-            await redis.zadd(abort_jobs_ss, {arq_id: int(time.time() * 1000)})
+            await redis.zadd(keys.ARQ_ABORT, {arq_id: int(time.time() * 1000)})
             # requests that joined meanwhile hear the end too
             told += await finish(redis, key, arq_id, JobState.CANCELLED, error_code=cancelled.code)
             if storage is not None:

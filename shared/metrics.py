@@ -22,10 +22,11 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from redis.asyncio import Redis
 
+from shared import keys
 from shared.config import Settings
 from shared.schemas import JobRequest, JobState
 
-METRICS_KEY = "stembot:metrics"
+METRICS_KEY = keys.METRICS
 
 #: Counter name -> (help, label names). A labelled series is stored as "name|label=value|..."
 #: (labels sorted by name), an unlabelled one as its name.

@@ -5,11 +5,9 @@ that event, globally and in its scope (``discord:guild:<id>``, ``telegram:chat:<
 A final event seen again (a retried delivery, a repeated publish) counts nothing: each
 request leaves a marker for a few days.
 
-Redis layout (all keys prefixed ``stembot:stats:``):
-
-``day:<scope or "global">:<YYYY-MM-DD>``  hash: done, failed, cancelled, minutes,
-                                           ``fail:<error code>`` (kept KEEP_DAYS days)
-``seen:<request id>``                      marker: this request was counted (SEEN_TTL_S)
+Keys (shared.keys): ``stats_day`` (scope or "global", UTC day) is a hash of done, failed,
+cancelled, minutes and ``fail:<error code>`` (kept KEEP_DAYS days); ``stats_seen`` (request id)
+marks a request as counted (SEEN_TTL_S).
 
 Cached answers (a result reused at once) have no final event and are not counted.
 """
@@ -21,14 +19,15 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from shared import keys
 from shared.limits import DAY_S
 from shared.lua import LuaScript
-from shared.schemas import JobRequest, JobState, ProgressEvent
+from shared.schemas import FINAL_STATES, JobRequest, JobState, ProgressEvent
 
-PREFIX = "stembot:stats:"
+PREFIX = keys.STATS
 KEEP_DAYS = 90
 SEEN_TTL_S = 4 * DAY_S
-OUTCOMES = ("done", "failed", "cancelled")
+OUTCOMES = tuple(state.value for state in FINAL_STATES)
 
 # Count a request once: its marker is set first, and only if it was not there yet.
 _RECORD = LuaScript("""
@@ -64,12 +63,8 @@ def day_of(ts: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(ts))
 
 
-def day_key(scope: str | None, day: str) -> str:
-    return f"{PREFIX}day:{scope or 'global'}:{day}"
-
-
-def seen_key(request_id: str) -> str:
-    return f"{PREFIX}seen:{request_id}"
+day_key = keys.stats_day
+seen_key = keys.stats_seen
 
 
 async def record(

@@ -33,9 +33,9 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from arq import Worker
-from arq.constants import in_progress_key_prefix, retry_key_prefix
 from redis.asyncio import Redis
 
+from shared import keys
 from shared.backoff import Backoff
 from shared.config import LimitSettings
 from shared.jobs import REDIS_DOWN
@@ -60,7 +60,7 @@ def job_limit_s(limits: LimitSettings, duration_s: float, options: JobOptions, m
 async def give_try_back(redis: Redis, arq_job_id: str) -> None:
     """A job handed back on shutdown did not fail: do not count the try arq counted for it."""
     with contextlib.suppress(*REDIS_DOWN):
-        await redis.decr(retry_key_prefix + arq_job_id)
+        await redis.decr(keys.arq_retry(arq_job_id))
 
 
 class LeasedWorker(Worker):
@@ -82,7 +82,7 @@ class LeasedWorker(Worker):
         lease_ms = int(self.lease_s * 1000)
         async with self.pool.pipeline(transaction=False) as pipe:
             for job_id in self.tasks:  # a finished job's mark is gone: PEXPIRE does nothing
-                pipe.pexpire(in_progress_key_prefix + job_id, lease_ms)
+                pipe.pexpire(keys.arq_in_progress(job_id), lease_ms)
             await pipe.execute()
         self._renewed = now
 

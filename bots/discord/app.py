@@ -26,7 +26,7 @@ from bots.discord.deps import DiscordDeps
 from bots.discord.presenter import DiscordPresenter
 from bots.discord.redact import keep_tokens_out_of_logs
 from bots.discord.settings import DiscordSettings
-from shared import jobs
+from shared import jobs, keys
 from shared.config import Settings
 from shared.errors import InternalError, ServiceUnavailable
 from shared.storage import Storage
@@ -43,7 +43,7 @@ RATE_LIMIT_WAIT_S = 30.0
 
 def commands_key(application_id: int | None, guild_id: int | None) -> str:
     """Where the hash of the commands last synced to Discord (globally or to a server) is."""
-    return f"stembot:discord:commands:{application_id}:{guild_id or 'global'}"
+    return keys.discord_commands(application_id, guild_id)
 
 
 class DiscordStartupError(Exception):

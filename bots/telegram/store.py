@@ -1,6 +1,6 @@
 """The Telegram bot's own state in Redis: user defaults, pending choices, message links.
 
-Keys (all prefixed ``stembot:telegram:``):
+Keys (all prefixed ``stembot:telegram:``, built by shared.keys.telegram):
 
 ``prefs:<user>``              hash: model, mode (ask|4|2|6), format, files (1|0)
 ``pending:<chat>:<message>``  a song waiting for its mode button (JSON, 1 h)
@@ -18,17 +18,17 @@ from typing import Literal
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from shared.config import MODELS
+from shared import keys
 from shared.jobs import REQUEST_TTL_S
+from shared.models import MODELS, SIX_STEM_MODEL
 from shared.schemas import AudioFormat
 
-PREFIX = "stembot:telegram:"
+PREFIX = keys.TELEGRAM
 PENDING_TTL_S = 3600
 
 Mode = Literal["ask", "4", "2", "6"]
 MODES: tuple[Mode, ...] = ("ask", "4", "2", "6")
 #: The 6-stem mode has its own model; the model setting picks among the 4-stem ones.
-SIX_STEM_MODEL = "htdemucs_6s"
 FOUR_STEM_MODELS = tuple(m for m in MODELS if m != SIX_STEM_MODEL)
 FORMATS = tuple(f.value for f in AudioFormat)
 
@@ -54,8 +54,7 @@ class Pending(BaseModel):
     url: str | None = None
 
 
-def _key(*parts: object) -> str:
-    return PREFIX + ":".join(str(p) for p in parts)
+_key = keys.telegram
 
 
 class Store:
