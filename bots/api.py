@@ -33,20 +33,31 @@ from aiohttp.http_exceptions import HttpProcessingError
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
-from shared import jobs, limits
+from shared import jobs, keys, limits
 from shared.backoff import Backoff
-from shared.config import MODELS, Settings
+from shared.config import Settings
+from shared.core import Core, Link, Requester, Song, Upload
 from shared.errors import Cancelled, InternalError, MalformedRequest, StembotError, TooLarge
 from shared.events import EventConsumer
-from shared.gate import Gate, LimitReached, defaults
-from shared.intake import build_options, submit_upload, submit_youtube
-from shared.schemas import AudioFormat, JobOptions, JobResult, ProgressEvent, StemFile, StemMode
+from shared.gate import LimitReached, defaults
+from shared.intake import build_options
+from shared.models import MODELS
+from shared.schemas import (
+    FINAL_STATES,
+    ApiReply,
+    AudioFormat,
+    JobOptions,
+    JobResult,
+    ProgressEvent,
+    StemFile,
+    StemMode,
+)
 from shared.storage import Storage
 
 log = logging.getLogger(__name__)
 
-EVENTS_STREAM = "stembot:events:api"
-RECORD_PREFIX = "stembot:api:job:"
+EVENTS_STREAM = keys.events("api")
+RECORD_PREFIX = keys.api_job("")
 OPENAPI: dict[str, Any] = json.loads(Path(__file__).with_name("openapi.json").read_text())
 STEMS: tuple[str, ...] = get_args(StemMode)
 FORMATS = tuple(f.value for f in AudioFormat)
@@ -54,7 +65,7 @@ OPTION_FIELDS = ("model", "stems", "format")
 FIELD_MAX = 2048
 SLACK_BYTES = 1 << 20
 CHUNK = 1 << 16
-FINAL = ("done", "failed", "cancelled", "expired")
+FINAL = {state.value for state in FINAL_STATES} | {"expired"}
 ID_RE = re.compile(r"[0-9a-f]{32}")
 HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 #: Status of a core rejection by code; any other code is a 400.
@@ -196,6 +207,7 @@ class Api:
         defaults: limits.Limits,
     ) -> None:
         self.settings, self.storage, self.redis, self.defaults = settings, storage, redis, defaults
+        self.core = Core(redis, storage, settings, limits_base=defaults)
         self.keys = [(key.encode(), owner) for key, owner in api_keys.items() if key]
 
     # --- auth and records ---------------------------------------------------------------
@@ -223,9 +235,7 @@ class Api:
         raw = (
             {}
             if not ID_RE.fullmatch(request_id)
-            else await self.redis.hgetall(  # type: ignore[misc]
-                RECORD_PREFIX + request_id
-            )
+            else await self.redis.hgetall(keys.api_job(request_id))  # type: ignore[misc]
         )
         rec = {k.decode(): v.decode() for k, v in raw.items()}
         if rec.get("owner") != owner:  # unknown, or another owner's: the same answer
@@ -235,10 +245,10 @@ class Api:
     async def set_final(self, request_id: str, state: str, code: str, message: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
-                RECORD_PREFIX + request_id,
+                keys.api_job(request_id),
                 mapping={"final_state": state, "error_code": code, "error_message": message},
             )
-            pipe.expire(RECORD_PREFIX + request_id, jobs.REQUEST_TTL_S)
+            pipe.expire(keys.api_job(request_id), jobs.REQUEST_TTL_S)
             await pipe.execute()
 
     # --- state -------------------------------------------------------------------------
@@ -364,55 +374,36 @@ class Api:
     async def submit(
         self, owner: str, options: JobOptions, *, part: BodyPartReader | None = None, url: str = ""
     ) -> web.StreamResponse:
-        user = f"api:{owner}"
-        gate = Gate(self.redis, self.settings, "api", base=self.defaults)
+        song: Song = Link(url)
+        if part is not None:
+            song = Upload(_part_chunks(part), part.filename or "track")
         try:
-            held = await gate.admit(user)
+            accepted = await self.core.request(
+                Requester("api", f"api:{owner}"), song, options, ApiReply(owner=owner)
+            )
         except LimitReached as exc:
             if exc.decision.reason == "banned":
                 raise ApiError(403, "banned", exc.user_message) from None
             retry = exc.retry_after_s
             headers = {"Retry-After": str(max(1, math.ceil(retry)))} if retry else {}
             raise ApiError(429, exc.code, exc.user_message, headers) from None
-        ticket = held.id
-        common: dict[str, Any] = {"redis": self.redis, "settings": self.settings}
-        common |= {"frontend": "api", "user_id": user, "reply_to": EVENTS_STREAM}
-        common |= {"options": options, "context": {"api_key_owner": owner} | held.context()}
-
-        async def submit() -> jobs.Submitted:
-            if part is not None:
-                return await submit_upload(
-                    storage=self.storage,
-                    chunks=_part_chunks(part),
-                    filename=part.filename or "track",
-                    check=gate.charger(held),
-                    **common,
-                )
-            return await submit_youtube(url=url, **common)
-
-        submitted = await gate.submit(held, submit)
-        rid, key = submitted.request_id, submitted.job_id
-        cached = submitted.outcome == "cached"
+        rid, key = accepted.request_id, accepted.first.job_id
+        cached = accepted.outcome == "cached"
         arq_id = b"" if cached else await self.redis.hget(jobs.job_key(key), "arq_id")  # type: ignore[misc]
-        rec = {"owner": owner, "key": key, "arq_id": (arq_id or b"").decode(), "ticket": ticket}
+        rec = {"owner": owner, "key": key, "arq_id": (arq_id or b"").decode()}
         rec["cached"] = "1" if cached else ""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(RECORD_PREFIX + rid, mapping=rec)
-            pipe.expire(RECORD_PREFIX + rid, jobs.REQUEST_TTL_S)
+            pipe.hset(keys.api_job(rid), mapping=rec)
+            pipe.expire(keys.api_job(rid), jobs.REQUEST_TTL_S)
             await pipe.execute()
-        log.info("API request %s (job %s, %s) by %s", rid, key, submitted.outcome, owner)
+        log.info("API request %s (job %s, %s) by %s", rid, key, accepted.outcome, owner)
         view = await self.view(rid, await self.record(rid, owner))
-        if view["state"] in FINAL:
-            await limits.release(self.redis, user, ticket)
         return _json(view, 200 if view["state"] == "done" else 202)
 
     async def get_job(self, request: web.Request) -> web.StreamResponse:
         owner, rid = self.owner(request), request.match_info["job_id"]
         rec = await self.record(rid, owner)
-        view = await self.view(rid, rec)
-        if view["state"] in FINAL:
-            await limits.release(self.redis, f"api:{owner}", rec.get("ticket", ""))
-        return _json(view)
+        return _json(await self.view(rid, rec))
 
     async def delete_job(self, request: web.Request) -> web.StreamResponse:
         owner, rid = self.owner(request), request.match_info["job_id"]
@@ -427,8 +418,6 @@ class Api:
                 state = "cancelled"
             else:
                 state = (await self.view(rid, await self.record(rid, owner)))["state"]
-        if state in FINAL:
-            await limits.release(self.redis, f"api:{owner}", rec.get("ticket", ""))
         if state == "cancelled":
             return _json(cancelled)
         raise ApiError(409, "already_finished", f"This job has already finished ({state}).")
@@ -462,17 +451,17 @@ class Api:
                 await asyncio.sleep(wait)
 
     async def on_final(self, event: ProgressEvent) -> None:
+        """Record a request's final state (its active slot went back as the event was
+        published: shared.usage)."""
         for request in await jobs.load_requests(self.redis, event.request_ids):
-            owner, ticket = request.context.get("api_key_owner"), request.context.get("limit_id")
-            if not owner or not ticket:
+            if not isinstance(request.reply, ApiReply):
                 continue
-            state = event.state.value
             await self.set_final(
-                request.request_id, state, event.error_code or "", event.error_message or ""
+                request.request_id,
+                event.state.value,
+                event.error_code or "",
+                event.error_message or "",
             )
-            # the active slot was given back as the event was published (shared.usage);
-            # again here, harmlessly, for records made before that existed
-            await limits.release(self.redis, f"api:{owner}", ticket)
 
 
 def add_api_routes(

@@ -24,11 +24,13 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
+from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from shared import jobs
+from shared import jobs, keys
 from shared.backoff import Backoff, full_jitter
+from shared.core import stream_of
 from shared.events import EventConsumer
 from shared.schemas import JobRequest, ProgressEvent
 
@@ -37,10 +39,6 @@ log = logging.getLogger(__name__)
 #: One consumer name for every run of a bot: entries pending for it come back after a restart.
 CONSUMER = "bot"
 MAX_ATTEMPTS = 6
-
-
-def stream_of(platform: str) -> str:
-    return f"stembot:events:{platform}"
 
 
 class Target(Protocol):
@@ -57,6 +55,15 @@ class Target(Protocol):
 
 
 T = TypeVar("T", bound=Target)
+R = TypeVar("R", bound=BaseModel)
+
+
+def status_of(status: type[R], request: JobRequest) -> R | None:
+    """A platform's status of a request made on it: the request's typed reply target, with
+    the request's id (None for a request of another frontend)."""
+    if request.reply.frontend != status.model_fields["frontend"].default:
+        return None
+    return status.model_validate({**request.reply.model_dump(), "request_id": request.request_id})
 
 
 class Parts:
@@ -66,11 +73,11 @@ class Parts:
     """
 
     def __init__(self, redis: Redis, platform: str, request_id: str, done: set[str]) -> None:
-        self.redis, self.key, self.done = redis, f"stembot:{platform}:final:{request_id}", done
+        self.redis, self.key, self.done = redis, keys.final_parts(platform, request_id), done
 
     @classmethod
     async def load(cls, redis: Redis, platform: str, request_id: str) -> Parts:
-        raw = await redis.hkeys(f"stembot:{platform}:final:{request_id}")  # type: ignore[misc]
+        raw = await redis.hkeys(keys.final_parts(platform, request_id))  # type: ignore[misc]
         return cls(redis, platform, request_id, {k.decode() for k in raw})
 
     def __contains__(self, part: str) -> bool:

@@ -10,11 +10,13 @@ from typing import TextIO
 
 from arq.connections import ArqRedis
 
-from shared import events
+from shared import events, keys
 from shared.config import Settings
+from shared.core import Core, Link, Song, Upload
 from shared.errors import StembotError
-from shared.intake import file_chunks, submit_upload, submit_youtube
-from shared.schemas import JobOptions, JobResult, JobState, ProgressEvent
+from shared.formatting import terse
+from shared.intake import file_chunks
+from shared.schemas import JobOptions, JobResult, JobState, LocalReply, ProgressEvent
 from shared.storage import Storage
 
 BAR_WIDTH = 30
@@ -49,13 +51,13 @@ class ProgressLine:
 def describe(event: ProgressEvent) -> str:
     state = event.state
     if state == JobState.QUEUED:
-        eta = f", about {format_duration(event.eta_s)} to go" if event.eta_s else ""
+        eta = f", about {terse(event.eta_s)} to go" if event.eta_s else ""
         ahead = event.position or 0
         return f"queued: {'next up' if ahead == 0 else f'{ahead} ahead of you'}{eta}"
     if state in (JobState.DOWNLOADING, JobState.SEPARATING) and event.percent is not None:
         filled = int(BAR_WIDTH * event.percent / 100)
         bar = "#" * filled + "." * (BAR_WIDTH - filled)
-        eta = f" ~{format_duration(event.eta_s)} left" if event.eta_s else ""
+        eta = f" ~{terse(event.eta_s)} left" if event.eta_s else ""
         return f"{state.value:<11} [{bar}] {event.percent:5.1f}%{eta}"
     if state == JobState.DONE:
         return "done"
@@ -77,11 +79,6 @@ def result_lines(
     lines.append(f"Download links (valid {valid_h:g} h{note}):")
     lines += [f"  {stem.name}: {stem.url}" for stem in [*result.stems, result.zip]]
     return lines
-
-
-def format_duration(seconds: float | None) -> str:
-    total = int(seconds or 0)
-    return f"{total // 60}m{total % 60:02d}s" if total >= 60 else f"{total}s"
 
 
 def looks_like_url(source: str) -> bool:
@@ -108,43 +105,17 @@ async def split_file(
     is_url = looks_like_url(source) and not path.exists()
     if not is_url and not path.is_file():
         raise SplitFailed(f"No such file: {source}")
-    reply_to = f"stembot:events:cli:{uuid.uuid4().hex}"
+    reply_to = keys.events(f"cli:{uuid.uuid4().hex}")
     line = ProgressLine(progress)
     user_id = f"cli:{getpass.getuser()}"
     try:
-        if is_url:
-            submitted = await submit_youtube(
-                redis=redis,
-                settings=settings,
-                url=source,
-                frontend="cli",
-                user_id=user_id,
-                reply_to=reply_to,
-                options=options,
-            )
-        else:
-            submitted = await submit_upload(
-                redis=redis,
-                storage=storage,
-                settings=settings,
-                chunks=file_chunks(path),
-                filename=path.name,
-                frontend="cli",
-                user_id=user_id,
-                reply_to=reply_to,
-                options=options,
-            )
-        result = submitted.result
+        song: Song = Link(source) if is_url else Upload(file_chunks(path), path.name)
+        accepted = await Core(redis, storage, settings).submit(
+            None, song, options, LocalReply(frontend="cli"), user_id=user_id, reply_to=reply_to
+        )
+        result = accepted.result
         if result is None:
-            line.show(
-                ProgressEvent(
-                    job_id=submitted.job_id,
-                    request_ids=[],
-                    state=JobState.QUEUED,
-                    position=submitted.position,
-                    eta_s=submitted.eta_s,
-                )
-            )
+            line.show(accepted.first)
             result = await follow(redis, reply_to, line, timeout_s=timeout_s)
         else:
             progress.write("done (same song and options separated recently)\n")

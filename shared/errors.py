@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import secrets
 
+from shared.formatting import clock
+
 
 class StembotError(Exception):
     """Base class: something the user should be told about, in plain words."""
@@ -125,7 +127,7 @@ class TooLong(StembotError):
 
     def __init__(self, duration_s: float, limit_s: int) -> None:
         super().__init__(
-            f"That track is {_mmss(duration_s)} long; the limit is {_mmss(limit_s)}. "
+            f"That track is {clock(duration_s)} long; the limit is {clock(limit_s)}. "
             "Send a shorter cut of the song."
         )
         self.duration_s = duration_s
@@ -351,11 +353,6 @@ class YoutubeFailed(StembotError):
             f"Please {_SEND_FILE}, or try the link again later.",
             detail=detail,
         )
-
-
-def _mmss(seconds: float) -> str:
-    total = round(seconds)
-    return f"{total // 60}:{total % 60:02d}"
 
 
 class MalformedRequest(StembotError):

@@ -1,30 +1,23 @@
-"""The limits every frontend applies to a request before it is queued.
-
-One call per step, the same on Discord, Telegram and the HTTP API::
-
-    ticket = await gate.admit(user_id, scope=..., admin=...)     # LimitReached: say why
-    submitted = await gate.submit(ticket, lambda: submit_upload(..., check=gate.charger(ticket)))
+"""The limits every request passes before it is queued (called by shared.core).
 
 ``admit`` checks a ban, the queue cap, the user's active jobs, their hourly window and that
 minutes are left today, and counts the request (one Lua script: many requests of one user at
 once cannot slip through). An upload's length is known once it is probed: ``charger`` refuses
 it there, before it is stored, when it would go over the day's minutes. A request refused
-later (unreadable file...) is refunded. When its final event is published the active slot is
-given back (shared.usage). Every refusal is counted in /metrics.
+later is refunded by the core; when its final event is published the active slot is given
+back (shared.usage). Every refusal is counted in /metrics.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from shared import jobs, limits, metrics, usage
+from shared import jobs, limits, metrics
 from shared.config import Settings
 from shared.errors import StembotError
-from shared.schemas import Source
+from shared.schemas import LimitTicket, Source
 
 
 class LimitReached(StembotError):
@@ -37,21 +30,6 @@ class LimitReached(StembotError):
         self.code = f"limit_{decision.reason}"
         self.decision = decision
         self.retry_after_s = decision.retry_after_s
-
-
-@dataclass(frozen=True)
-class Ticket:
-    """An admitted request's hold on the user's limits."""
-
-    user_id: str
-    scope: str | None
-    id: str
-    exempt: bool
-    daily_minutes: int
-
-    def context(self) -> dict[str, str]:
-        """What the request carries so its end gives the slot back (shared.usage)."""
-        return {usage.USER: self.user_id, usage.TICKET: self.id, usage.SCOPE: self.scope or ""}
 
 
 def defaults(settings: Settings) -> limits.Limits:
@@ -89,13 +67,17 @@ class Gate:
         #: The layer under the admins' overrides (default: from the settings).
         self.base = base or defaults(settings)
 
-    async def admit(self, user_id: str, *, scope: str | None = None, admin: bool = False) -> Ticket:
+    async def admit(
+        self, user_id: str, *, scope: str | None = None, admin: bool = False
+    ) -> LimitTicket:
         """Count a new request of this user, or raise LimitReached."""
         exempt = admin and self.settings.limits.admins_exempt
         in_force = await limits.effective(self.redis, self.base, scope)
         depth = await queue_depth(self.redis, self.settings)
         workers = await jobs.running_count(self.redis, self.settings.redis.queue_name)
-        ticket = Ticket(user_id, scope, uuid.uuid4().hex, exempt, in_force.daily_minutes)
+        ticket = LimitTicket(
+            user_id=user_id, scope=scope, exempt=exempt, daily_minutes=in_force.daily_minutes
+        )
         decision = await limits.acquire(
             self.redis,
             user_id=user_id,
@@ -112,7 +94,7 @@ class Gate:
             await self._refused(decision)
         return ticket
 
-    def charger(self, ticket: Ticket) -> Callable[[Source], Awaitable[None]]:
+    def charger(self, ticket: LimitTicket) -> Callable[[Source], Awaitable[None]]:
         """The check an upload passes once probed: its minutes fit what is left today."""
 
         async def charge(source: Source) -> None:
@@ -126,28 +108,6 @@ class Gate:
                 await self._refused(decision)
 
         return charge
-
-    async def submit(
-        self, ticket: Ticket, submit: Callable[[], Awaitable[jobs.Submitted]]
-    ) -> jobs.Submitted:
-        """Run the core's submission under the ticket: refunded if it fails, and given back
-        at once when the answer came from the cache (no final event will follow)."""
-        try:
-            submitted = await submit()
-        except BaseException:
-            await self.refund(ticket)
-            raise
-        finally:
-            await limits.admitted(self.redis, ticket.id)
-        await usage.remember_job(self.redis, ticket.user_id, submitted.job_id)
-        if submitted.result is not None:
-            await limits.release(self.redis, ticket.user_id, ticket.id)
-        return submitted
-
-    async def refund(self, ticket: Ticket) -> None:
-        """The request was refused after all: it counts for nothing."""
-        await limits.refund(self.redis, ticket.user_id, ticket.id)
-        await limits.admitted(self.redis, ticket.id)
 
     async def _refused(self, decision: limits.Decision) -> None:
         hit = metrics.series(

@@ -5,21 +5,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import unicodedata
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from arq.connections import ArqRedis
 
 from shared import jobs
 from shared.config import Settings
 from shared.errors import ServiceUnavailable
+from shared.formatting import title_from_filename
 from shared.media import ingest_stream, probe
-from shared.schemas import AudioFormat, JobOptions, JobRequest, Source, StemMode
+from shared.schemas import (
+    AudioFormat,
+    JobOptions,
+    JobRequest,
+    LimitTicket,
+    LocalReply,
+    ReplyTarget,
+    Source,
+    StemMode,
+)
 from shared.storage import Storage
 from shared.youtube import canonical_url, parse_youtube_url
+
+#: A check an upload passes once probed, before it is stored (the gate's daily minutes).
+Check = Callable[[Source], Awaitable[None]]
 
 
 def build_options(
@@ -41,22 +52,6 @@ def build_options(
     )
 
 
-#: Longest title kept from a file name (chat messages, zip entries, file names).
-TITLE_MAX = 120
-
-
-def title_from_filename(filename: str) -> str:
-    """The file name without folders and extension, as a title users read: control and
-    invisible formatting characters (bidi overrides...) dropped, spaces collapsed, capped."""
-    name = Path(filename.replace("\\", "/")).name
-    stem = name.rsplit(".", 1)[0] if "." in name else name
-    visible = "".join(c for c in stem if unicodedata.category(c) not in ("Cc", "Cf", "Cs"))
-    title = " ".join(visible.split())
-    if len(title) > TITLE_MAX:
-        title = title[: TITLE_MAX - 1].rstrip() + "…"
-    return title or "track"
-
-
 async def submit_upload(
     *,
     redis: ArqRedis,
@@ -68,8 +63,9 @@ async def submit_upload(
     user_id: str,
     reply_to: str,
     options: JobOptions,
-    context: dict[str, Any] | None = None,
-    check: Callable[[Source], Awaitable[None]] | None = None,
+    reply: ReplyTarget | None = None,
+    ticket: LimitTicket | None = None,
+    check: Check | None = None,
 ) -> jobs.Submitted:
     """Stream the upload to disk (size cap enforced while reading), probe it, submit it.
 
@@ -105,7 +101,8 @@ async def submit_upload(
         user_id=user_id,
         reply_to=reply_to,
         options=options,
-        context=context or {},
+        reply=reply or LocalReply(frontend=frontend),
+        ticket=ticket,
         source=source,
     )
     try:
@@ -147,7 +144,8 @@ async def submit_youtube(
     user_id: str,
     reply_to: str,
     options: JobOptions,
-    context: dict[str, Any] | None = None,
+    reply: ReplyTarget | None = None,
+    ticket: LimitTicket | None = None,
 ) -> jobs.Submitted:
     """Validate a YouTube link strictly (no network) and submit it; the worker downloads it.
 
@@ -161,7 +159,8 @@ async def submit_youtube(
         user_id=user_id,
         reply_to=reply_to,
         options=options,
-        context=context or {},
+        reply=reply or LocalReply(frontend=frontend),
+        ticket=ticket,
         source=source,
     )
     return await _submit(redis, settings, request)

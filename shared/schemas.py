@@ -7,21 +7,12 @@ import json
 import time
 import uuid
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from shared.config import MODELS
 from shared.errors import InvalidOption
-
-#: Stems each model produces, in the model's order.
-MODEL_SOURCES: dict[str, tuple[str, ...]] = {
-    "htdemucs": ("drums", "bass", "other", "vocals"),
-    "htdemucs_ft": ("drums", "bass", "other", "vocals"),
-    "htdemucs_6s": ("drums", "bass", "other", "vocals", "guitar", "piano"),
-    "hdemucs_mmi": ("drums", "bass", "other", "vocals"),
-    "mdx_extra_q": ("drums", "bass", "other", "vocals"),
-}
+from shared.models import MODEL_SOURCES, MODELS
 
 
 class JobState(StrEnum):
@@ -36,7 +27,11 @@ class JobState(StrEnum):
 
     @property
     def final(self) -> bool:
-        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+        return self in FINAL_STATES
+
+
+#: The states a request ends in, in this order (the one definition of "final").
+FINAL_STATES: tuple[JobState, ...] = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
 class AudioFormat(StrEnum):
@@ -107,6 +102,92 @@ def separation_key(source: Source, options: JobOptions) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
+# --- who hears about a request, and what it holds of the user's limits ---------------------
+
+
+class TelegramReply(BaseModel):
+    """The status message of a Telegram request."""
+
+    model_config = ConfigDict(frozen=True)
+
+    frontend: Literal["telegram"] = "telegram"
+    chat_id: int
+    message_id: int
+    user_id: int
+    lang: str = "en"
+    title: str
+    #: send the stems as audio files under the links when they fit
+    files: bool = True
+
+
+class DiscordReply(BaseModel):
+    """The status message of a Discord request (an interaction's original response)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    frontend: Literal["discord"] = "discord"
+    channel_id: int
+    message_id: int
+    user_id: int
+    guild_id: int | None = None
+    title: str
+    #: the options line shown under the title
+    options: str = ""
+    #: the largest file Discord lets the bot attach there
+    upload_limit: int = 10 * 1024 * 1024
+    files: bool = True
+
+
+class ApiReply(BaseModel):
+    """An HTTP API request: its owner polls it (and the API records its final state)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    frontend: Literal["api"] = "api"
+    #: the name of the API key that made it
+    owner: str
+
+
+class LocalReply(BaseModel):
+    """A request followed on its own stream (the CLI, the demo, tests, the bench)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    frontend: str = "cli"
+
+
+def _reply_kind(value: Any) -> str:
+    frontend = value.get("frontend") if isinstance(value, dict) else getattr(value, "frontend", "")
+    return frontend if frontend in ("telegram", "discord", "api") else "local"
+
+
+#: Where a request's progress is shown, keyed by frontend; validated whenever it is read back.
+ReplyTarget = Annotated[
+    Annotated[TelegramReply, Tag("telegram")]
+    | Annotated[DiscordReply, Tag("discord")]
+    | Annotated[ApiReply, Tag("api")]
+    | Annotated[LocalReply, Tag("local")],
+    Discriminator(_reply_kind),
+]
+
+
+class LimitTicket(BaseModel):
+    """An admitted request's hold on its user's limits (shared.gate); its final event gives
+    the active slot back (shared.usage)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: the platform-qualified user the limits count for
+    user_id: str
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    #: the server or group whose admin overrides apply (discord:guild:N, telegram:chat:N)
+    scope: str | None = None
+    #: an admin the per-user limits do not hold back (bans still apply)
+    exempt: bool = False
+    #: minutes of audio a day in force when it was admitted (0: no limit)
+    daily_minutes: int = 0
+
+
 class JobRequest(BaseModel):
     """One user's request, made by a frontend. Several requests may share one job."""
 
@@ -119,9 +200,21 @@ class JobRequest(BaseModel):
     reply_to: str
     source: Source
     options: JobOptions
-    #: Opaque frontend data (chat id, message id...), handed back with events.
-    context: dict[str, Any] = Field(default_factory=dict)
+    #: Where the progress is shown (default: followed locally on ``reply_to``).
+    reply: ReplyTarget = Field(default_factory=LocalReply)
+    #: The limits it holds; None for requests that bypass the limits (the CLI, tests).
+    ticket: LimitTicket | None = None
     created_at: float = Field(default_factory=time.time)
+
+    @model_validator(mode="after")
+    def _one_frontend(self) -> JobRequest:
+        if isinstance(self.reply, LocalReply) and self.reply.frontend != self.frontend:
+            if _reply_kind({"frontend": self.frontend}) != "local":
+                raise ValueError(f"a {self.frontend} request needs its {self.frontend} reply")
+            object.__setattr__(self, "reply", LocalReply(frontend=self.frontend))
+        elif self.reply.frontend != self.frontend:
+            raise ValueError(f"a {self.reply.frontend} reply on a {self.frontend} request")
+        return self
 
     @property
     def key(self) -> str:

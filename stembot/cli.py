@@ -35,11 +35,12 @@ from bots.telegram.app import TelegramStartupError, run_telegram
 from bots.telegram.settings import TelegramSettings
 from bots.web import run_web
 from shared import metrics
-from shared.config import MODELS, Settings, get_settings
+from shared.config import Settings, get_settings
 from shared.errors import StembotError
 from shared.health import service_checks
 from shared.intake import build_options
 from shared.logs import setup_logging
+from shared.models import MODELS
 from shared.redis_server import PrivateRedis
 from shared.storage import build_storage
 from stembot.demo import demo_split

@@ -41,7 +41,8 @@ from demucs import pretrained
 from demucs.pretrained import get_model
 from demucs.repo import ModelLoadingError, check_checksum
 
-from shared.config import MODELS, SeparationSettings
+from shared.config import SeparationSettings
+from shared.models import MODELS
 from worker.hub import Hub, load_bag
 from worker.weights import WeightsRefused
 

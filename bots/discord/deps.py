@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -11,7 +12,7 @@ from arq.connections import ArqRedis
 
 from bots.discord.settings import DiscordSettings
 from shared.config import Settings
-from shared.gate import Gate
+from shared.core import Core
 from shared.storage import Storage
 
 if TYPE_CHECKING:
@@ -29,9 +30,10 @@ class DiscordDeps:
     presenter: DiscordPresenter
     delivery: Delivery[Status]
 
-    @property
-    def gate(self) -> Gate:
-        return Gate(self.redis, self.settings, "discord")
+    @cached_property
+    def core(self) -> Core:
+        """The request flow (shared.core), made once for the bot's life."""
+        return Core(self.redis, self.storage, self.settings)
 
 
 def deps_of(interaction: discord.Interaction) -> DiscordDeps:

@@ -11,26 +11,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import aiohttp
 import discord
 
 from bots.discord import render
 from bots.discord.deps import DiscordDeps, deps_of
-from bots.discord.presenter import STREAM, Status
+from bots.discord.presenter import Status
 from shared import jobs
-from shared.errors import InternalError, StembotError, TooLarge
-from shared.gate import Ticket
-from shared.intake import build_options, submit_upload, submit_youtube, title_from_filename
-from shared.schemas import JobOptions, JobState, ProgressEvent, StemMode
+from shared.core import MAYBE_MEDIA, Accepted, Link, Requester, Upload
+from shared.errors import InternalError, NotAudio, StembotError, TooLarge
+from shared.formatting import title_from_filename
+from shared.intake import build_options
+from shared.schemas import DiscordReply, JobOptions, LimitTicket, StemMode
 from shared.youtube import find_url, find_youtube_url, parse_youtube_url
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 16
-#: Attachment types that may hold audio; anything else with a declared type is not a song.
-_MAYBE_MEDIA = ("audio/", "video/", "application/ogg", "application/octet-stream")
 #: What the bot needs in a server channel to show the status message and the result.
 NEEDED = {
     "view_channel": "View Channel",
@@ -76,7 +75,7 @@ def song_in_message(message: discord.Message) -> Song:
     """The song of a message for "Split stems": its first media attachment, else a link."""
     for attachment in message.attachments:
         kind = attachment.content_type or ""
-        if not kind or kind.startswith(_MAYBE_MEDIA):
+        if not kind or kind.startswith(MAYBE_MEDIA):
             return Song(title_from_filename(attachment.filename), attachment=attachment)
     url = find_youtube_url(message.content) or find_url(message.content)
     if url is not None:
@@ -94,12 +93,10 @@ def check(deps: DiscordDeps, interaction: discord.Interaction, song: Song) -> No
         if missing:
             raise Refused(render.missing_permissions(missing))
     if (file := song.attachment) is not None:
-        kind = file.content_type or ""
-        if kind and not kind.startswith(_MAYBE_MEDIA):
-            raise Refused(render.not_audio(kind))
-        limit = deps.settings.limits.max_upload_bytes
-        if file.size > limit:
-            raise Refused(render.too_large(file.size, limit))
+        try:
+            deps.core.precheck(file.content_type, file.size)
+        except NotAudio:  # said with the type Discord gave
+            raise Refused(render.not_audio(file.content_type)) from None
 
 
 async def stem_command(
@@ -127,42 +124,53 @@ async def _start(
         check(deps, interaction, song)
         stems, model = _stems_and_model(choice)
         options = build_options(deps.settings, model=model, stems=stems, fmt=choice.fmt)
-        ticket = await deps.gate.admit(
-            f"discord:{interaction.user.id}",
-            scope=f"discord:guild:{interaction.guild_id}" if interaction.guild_id else None,
-            admin=is_admin(deps, interaction),
-        )
     except StembotError as exc:
         await _private(interaction, exc.user_message)
         return
     except Refused as exc:
         await _private(interaction, exc.text)
         return
+    requester = Requester(
+        "discord",
+        f"discord:{interaction.user.id}",
+        scope=f"discord:guild:{interaction.guild_id}" if interaction.guild_id else None,
+        admin=is_admin(deps, interaction),
+    )
     line = render.options_line(options.model, options.stems, options.format.value)
+    deferred = False  # before the defer a refusal is only private; after, it replaces the status
     try:
-        await interaction.response.defer(thinking=True)
-        first = render.fetching_embed(song.title, line) if song.attachment else None
-        if first is not None:
-            try:
-                await interaction.edit_original_response(embed=first)
-            except discord.HTTPException as exc:
-                if exc.status != 429:  # a 429 discord.py did not wait out (Cloudflare's)
-                    raise
-                log.info("discord: rate limited; the status message shows the next state")
-        submitted, status = await _submit(deps, interaction, song, options, line, ticket)
+        async with deps.core.admission(requester) as ticket:
+            await interaction.response.defer(thinking=True)
+            deferred = True
+            if song.attachment is not None:
+                await _show_fetching(interaction, render.fetching_embed(song.title, line))
+            status, accepted = await _submit(deps, interaction, song, options, line, ticket)
     except StembotError as exc:
-        await deps.gate.refund(ticket)  # idempotent: the gate may have refunded already
-        await _replace_with_private(interaction, exc.user_message)
+        if deferred:
+            await _replace_with_private(interaction, exc.user_message)
+        else:
+            await _private(interaction, exc.user_message)
         return
     except Exception:
-        await deps.gate.refund(ticket)
+        if not deferred:
+            raise
         error_ = InternalError()
         log.exception("discord: submitting failed, reference %s", error_.reference)
         await _replace_with_private(
             interaction, render.SOMETHING_WRONG.format(reference=error_.reference)
         )
         return
-    await _follow(deps, interaction, status, submitted)
+    deps.presenter.remember(accepted.request_id, interaction)
+    await deps.delivery.follow(status, accepted.first)
+
+
+async def _show_fetching(interaction: discord.Interaction, embed: discord.Embed) -> None:
+    try:
+        await interaction.edit_original_response(embed=embed)
+    except discord.HTTPException as exc:
+        if exc.status != 429:  # a 429 discord.py did not wait out (Cloudflare's)
+            raise
+        log.info("discord: rate limited; the status message shows the next state")
 
 
 def _stems_and_model(choice: Choice) -> tuple[StemMode, str | None]:
@@ -176,11 +184,10 @@ async def _submit(
     song: Song,
     options: JobOptions,
     line: str,
-    ticket: Ticket,
-) -> tuple[jobs.Submitted, Status]:
+    ticket: LimitTicket,
+) -> tuple[Status, Accepted]:
     message = await interaction.original_response()
-    status = Status(
-        request_id="",
+    reply = DiscordReply(
         channel_id=message.channel.id,
         message_id=message.id,
         user_id=interaction.user.id,
@@ -190,60 +197,15 @@ async def _submit(
         upload_limit=interaction.filesize_limit,
         files=deps.ds.discord_attach_files,
     )
-    user_id = f"discord:{interaction.user.id}"
-    context = status.context() | ticket.context()
-
-    async def submit() -> jobs.Submitted:
-        if song.url is not None:
-            return await submit_youtube(
-                redis=deps.redis,
-                settings=deps.settings,
-                url=song.url,
-                frontend="discord",
-                user_id=user_id,
-                reply_to=STREAM,
-                options=options,
-                context=context,
-            )
+    if song.url is not None:
+        accepted = await deps.core.submit(ticket, Link(song.url), options, reply)
+    else:
         assert song.attachment is not None
         limit = deps.settings.limits.max_upload_bytes
-        return await submit_upload(
-            redis=deps.redis,
-            storage=deps.storage,
-            settings=deps.settings,
-            chunks=attachment_chunks(deps.http, song.attachment, limit),
-            filename=song.attachment.filename,
-            frontend="discord",
-            user_id=user_id,
-            reply_to=STREAM,
-            options=options,
-            context=context,
-            check=deps.gate.charger(ticket),
-        )
-
-    submitted = await deps.gate.submit(ticket, submit)
-    return submitted, replace(status, request_id=submitted.request_id)
-
-
-async def _follow(
-    deps: DiscordDeps, interaction: discord.Interaction, status: Status, submitted: jobs.Submitted
-) -> None:
-    """Hand the request to delivery with its first state: queued, or a result from the cache."""
-    rid = submitted.request_id
-    deps.presenter.remember(rid, interaction)
-    if submitted.result is not None:  # the same song and options were split recently
-        first = ProgressEvent(
-            job_id=submitted.job_id, request_ids=[rid], state=JobState.DONE, result=submitted.result
-        )
-    else:
-        first = ProgressEvent(
-            job_id=submitted.job_id,
-            request_ids=[rid],
-            state=JobState.QUEUED,
-            position=submitted.position,
-            eta_s=submitted.eta_s,
-        )
-    await deps.delivery.follow(status, first)
+        chunks = attachment_chunks(deps.http, song.attachment, limit)
+        upload = Upload(chunks, song.attachment.filename)
+        accepted = await deps.core.submit(ticket, upload, options, reply)
+    return Status(request_id=accepted.request_id, **dict(reply)), accepted
 
 
 async def attachment_chunks(

@@ -13,18 +13,17 @@ import datetime as dt
 import io
 import logging
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import discord
 
-from bots.delivery import Parts, stream_of
+from bots.delivery import Parts, status_of, stream_of
 from bots.discord.render import cancel_view, final_embed, progress_embed
 from bots.discord.settings import DiscordSettings
 from shared.config import Settings
 from shared.errors import SourceGone
-from shared.schemas import JobRequest, JobResult, JobState, ProgressEvent
+from shared.schemas import DiscordReply, JobRequest, JobResult, JobState, ProgressEvent
 from shared.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -41,19 +40,10 @@ DEFAULT_UPLOAD_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 UNSTATED_RATE_LIMIT_S = 60.0
 
 
-@dataclass(frozen=True)
-class Status:
-    """A request's status message, and who it is for (kept in ``JobRequest.context``)."""
+class Status(DiscordReply):
+    """A request's status message, and who it is for: its reply target, with its id."""
 
-    request_id: str
-    channel_id: int
-    message_id: int
-    user_id: int
-    guild_id: int | None
-    title: str
-    options: str
-    upload_limit: int
-    files: bool
+    request_id: str = ""
 
     @property
     def chat(self) -> int:
@@ -63,38 +53,9 @@ class Status:
     def message(self) -> int:
         return self.message_id
 
-    def context(self) -> dict[str, Any]:
-        return {
-            "channel_id": self.channel_id,
-            "message_id": self.message_id,
-            "user_id": self.user_id,
-            "guild_id": self.guild_id,
-            "title": self.title,
-            "options": self.options,
-            "upload_limit": self.upload_limit,
-            "files": self.files,
-        }
-
     @classmethod
     def of(cls, request: JobRequest) -> Status | None:
-        ctx = request.context
-        try:
-            guild = ctx.get("guild_id")
-            return cls(
-                request_id=request.request_id,
-                channel_id=int(ctx["channel_id"]),
-                message_id=int(ctx["message_id"]),
-                user_id=int(ctx["user_id"]),
-                guild_id=int(guild) if guild is not None else None,
-                title=str(ctx.get("title") or request.source.title),
-                options=str(ctx.get("options", "")),
-                upload_limit=int(
-                    ctx.get("upload_limit", discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES)
-                ),
-                files=bool(ctx.get("files", True)),
-            )
-        except (KeyError, TypeError, ValueError):
-            return None
+        return status_of(cls, request)
 
 
 class DiscordPresenter:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import discord
 
+from shared.formatting import eta, megabytes
+from shared.models import CATALOGUE, SIX_STEM_MODEL
 from shared.schemas import JobResult, JobState, ProgressEvent, StemMode
 
 BAR_WIDTH = 16
@@ -22,15 +24,9 @@ STEM_CHOICES: dict[str, tuple[str, StemMode, str | None]] = {
     "vocals": ("Vocals + instrumental (karaoke)", "vocals", None),
     "drums": ("Drums + the rest", "drums", None),
     "bass": ("Bass + the rest", "bass", None),
-    "6": ("6 stems (adds guitar and piano)", "all", "htdemucs_6s"),
+    "6": ("6 stems (adds guitar and piano)", "all", SIX_STEM_MODEL),
 }
-MODEL_CHOICES: dict[str, str] = {
-    "htdemucs": "htdemucs: fast, good (default)",
-    "htdemucs_ft": "htdemucs_ft: best quality, about 4x slower",
-    "htdemucs_6s": "htdemucs_6s: 6 stems incl. guitar and piano",
-    "hdemucs_mmi": "hdemucs_mmi: older hybrid model",
-    "mdx_extra_q": "mdx_extra_q: small quantized model",
-}
+MODEL_CHOICES: dict[str, str] = {name: model.label for name, model in CATALOGUE.items()}
 FORMAT_CHOICES: dict[str, str] = {
     "mp3": "mp3 (320 kbps)",
     "flac": "flac (lossless)",
@@ -59,17 +55,6 @@ def bar(percent: float) -> str:
     return "▰" * filled + "▱" * (BAR_WIDTH - filled)
 
 
-def duration(seconds: float) -> str:
-    seconds = max(1, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, sec = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {sec:02d} s" if minutes < 10 and sec else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
-
-
 def title_line(title: str) -> str:
     return discord.utils.escape_markdown(title)[:240]
 
@@ -85,7 +70,7 @@ def progress_line(event: ProgressEvent) -> str:
             ahead = event.position
             line = f"⏳ Queued: {ahead} job{'s' if ahead != 1 else ''} ahead of you"
         if event.eta_s:
-            line += f" · about {duration(event.eta_s)}"
+            line += f" · about {eta(event.eta_s)}"
         return line
     if state == JobState.DOWNLOADING:
         return f"⬇️ Downloading… {round(event.percent or 0)}%"
@@ -95,7 +80,7 @@ def progress_line(event: ProgressEvent) -> str:
         percent = event.percent or 0
         line = f"🎛️ Separating `{bar(percent)}` {round(percent)}%"
         if event.eta_s:
-            line += f" · {duration(event.eta_s)} left"
+            line += f" · {eta(event.eta_s)} left"
         return line
     return "📦 Encoding the stems…"
 
@@ -128,8 +113,8 @@ def final_embed(title: str, event: ProgressEvent, options: str) -> discord.Embed
 def done_embed(result: JobResult, options: str) -> discord.Embed:
     expires = int(result.expires_at)
     embed = discord.Embed(title=f"🎵 {title_line(result.title)}", color=GREEN)
-    links = [f"**[{s.name}]({s.url})** · {s.size_bytes / MB:.1f} MB" for s in result.stems]
-    links.append(f"**[All stems (zip)]({result.zip.url})** · {result.zip.size_bytes / MB:.1f} MB")
+    links = [f"**[{s.name}]({s.url})** · {megabytes(s.size_bytes)}" for s in result.stems]
+    links.append(f"**[All stems (zip)]({result.zip.url})** · {megabytes(result.zip.size_bytes)}")
     page = f"**[▶ Listen, mix and download]({result.page_url})**\n" if result.page_url else ""
     embed.description = (
         "✅ Done! Download your stems:\n"
@@ -170,13 +155,6 @@ def missing_permissions(names: list[str]) -> str:
     return (
         f"I am missing {listed} in this channel, so I could not post your stems here. "
         "Ask a server admin to give me those permissions here, or use /stem in another channel."
-    )
-
-
-def too_large(size: int, limit: int) -> str:
-    return (
-        f"That file is too large ({size / MB:.1f} MB). The limit is {limit / MB:g} MB: "
-        "send a shorter or more compressed file."
     )
 
 

@@ -14,7 +14,7 @@ from bots.telegram.render import settings_markup, settings_text
 from bots.telegram.texts import TEXTS, error_text, lang_of, text
 from shared import jobs
 from shared.errors import InternalError, ServiceUnavailable, StembotError
-from shared.schemas import JobRequest
+from shared.schemas import JobRequest, TelegramReply
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,8 @@ async def send_status(deps: BotDeps, message: Message, user: User) -> None:
         fields = ["state", "percent"]
         raw = await deps.redis.hmget(jobs.job_key(request.key), fields)  # type: ignore[misc]
         state = raw[0].decode() if raw[0] else "queued"
-        line = f"• {escape(str(request.context.get('title') or request.source.title))}: "
+        title = request.reply.title if isinstance(request.reply, TelegramReply) else None
+        line = f"• {escape(title or request.source.title)}: "
         line += text(lang, f"state_{state}")
         if raw[1] and state in ("downloading", "separating"):
             line += f" {float(raw[1]):.0f}%"

@@ -4,35 +4,25 @@ message the bot edits; at the end each stem that fits Telegram's upload limit fo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from redis.asyncio import Redis
 from telegram.error import NetworkError, RetryAfter
 
-from bots.delivery import Delivery, Parts, stream_of
+from bots.delivery import Delivery, Parts, status_of, stream_of
 from bots.telegram.messenger import Messenger, seconds_of
 from bots.telegram.render import cancel_markup, final_text, progress_text
 from bots.telegram.settings import TelegramSettings
 from bots.telegram.store import Store
-from shared.schemas import JobRequest, JobState, ProgressEvent
+from shared.schemas import JobRequest, JobState, ProgressEvent, TelegramReply
 
 PLATFORM = "telegram"
 STREAM = stream_of(PLATFORM)
 GROUP = PLATFORM  # bots.delivery reads a platform's stream in a group of its name
 
 
-@dataclass(frozen=True)
-class Status:
-    """A request's status message, and who it is for (kept in ``JobRequest.context``)."""
+class Status(TelegramReply):
+    """A request's status message, and who it is for: its reply target, with its id."""
 
-    request_id: str
-    chat_id: int
-    message_id: int
-    user_id: int
-    lang: str
-    title: str
-    files: bool
+    request_id: str = ""
 
     @property
     def chat(self) -> int:
@@ -42,31 +32,12 @@ class Status:
     def message(self) -> int:
         return self.message_id
 
-    def context(self) -> dict[str, Any]:
-        return {
-            "chat_id": self.chat_id,
-            "message_id": self.message_id,
-            "user_id": self.user_id,
-            "lang": self.lang,
-            "title": self.title,
-            "files": self.files,
-        }
+    def reply(self) -> TelegramReply:
+        return TelegramReply.model_validate(self.model_dump(exclude={"request_id"}))
 
     @classmethod
     def of(cls, request: JobRequest) -> Status | None:
-        ctx = request.context
-        try:
-            return cls(
-                request_id=request.request_id,
-                chat_id=int(ctx["chat_id"]),
-                message_id=int(ctx["message_id"]),
-                user_id=int(ctx["user_id"]),
-                lang=str(ctx.get("lang", "en")),
-                title=str(ctx.get("title") or request.source.title),
-                files=bool(ctx.get("files", True)),
-            )
-        except (KeyError, TypeError, ValueError):
-            return None
+        return status_of(cls, request)
 
 
 class TelegramPresenter:

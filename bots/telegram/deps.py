@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -12,9 +13,10 @@ from bots.delivery import Delivery
 from bots.telegram.delivery import Status
 from bots.telegram.messenger import Messenger
 from bots.telegram.settings import TelegramSettings
-from bots.telegram.store import SIX_STEM_MODEL, Store
+from bots.telegram.store import Store
 from shared.config import Settings
-from shared.gate import Gate
+from shared.core import Core
+from shared.models import SIX_STEM_MODEL
 from shared.storage import Storage
 
 KEY = "stembot"
@@ -44,9 +46,10 @@ class BotDeps:
         assert isinstance(deps, BotDeps)
         return deps
 
-    @property
-    def gate(self) -> Gate:
-        return Gate(self.redis, self.settings, "telegram")
+    @cached_property
+    def core(self) -> Core:
+        """The request flow (shared.core), made once for the bot's life."""
+        return Core(self.redis, self.storage, self.settings)
 
     @property
     def four_stem_default(self) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
@@ -18,31 +18,24 @@ from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Message, User
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, RetryAfter, TelegramError
 
-from bots.telegram.delivery import STREAM, Status
+from bots.telegram.delivery import Status
 from bots.telegram.deps import BotDeps
 from bots.telegram.messenger import seconds_of
 from bots.telegram.render import mode_markup, progress_text
-from bots.telegram.store import SIX_STEM_MODEL, Mode, Pending
+from bots.telegram.store import Mode, Pending
 from bots.telegram.texts import error_text, lang_of, text
-from shared import jobs
-from shared.errors import InternalError, NotAudio, StembotError, TooLarge
-from shared.gate import Ticket
-from shared.intake import (
-    build_options,
-    file_chunks,
-    submit_upload,
-    submit_youtube,
-    title_from_filename,
-)
-from shared.schemas import JobOptions, JobState, ProgressEvent
+from shared.core import Accepted, Link, Requester, Song, Upload
+from shared.errors import InternalError, StembotError
+from shared.formatting import title_from_filename
+from shared.intake import build_options, file_chunks
+from shared.models import SIX_STEM_MODEL
+from shared.schemas import JobState, ProgressEvent, TelegramReply
 from shared.youtube import find_url, find_youtube_url, parse_youtube_url
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 MB = 1024 * 1024
-#: Document types that may hold audio; anything else with a declared type is not a song.
-_MAYBE_MEDIA = ("audio/", "video/", "application/ogg", "application/octet-stream")
 
 
 class TooBigForTelegram(Exception):
@@ -55,57 +48,57 @@ class TooBigForTelegram(Exception):
 
 
 @dataclass(frozen=True)
-class Song:
+class Found:
+    """The song a message holds, as Telegram describes it."""
+
     title: str
     file_id: str | None = None
     file_size: int | None = None
     filename: str | None = None
     url: str | None = None
+    #: the type a document declares (audio, voice and video messages are media by kind)
+    mime_type: str | None = None
 
 
-def find_song(message: Message | None, extra: str | None, lang: str) -> Song | None:
+def find_song(message: Message | None, extra: str | None, lang: str) -> Found | None:
     """The song in a message (a file with sound, or a YouTube link), or None.
 
-    Raises the core's rejection for a document that is plainly not media, or a link that is
-    not a single YouTube video.
+    Raises the core's rejection for a link that is not a single YouTube video.
     """
     link_text = extra or (message.text or message.caption if message else None)
     if message is not None:
         if message.audio:
             a = message.audio
             name = a.file_name or f"{a.title or 'audio'}.mp3"
-            return Song(title_from_filename(name), a.file_id, a.file_size, name)
+            return Found(title_from_filename(name), a.file_id, a.file_size, name)
         if message.voice:
             v = message.voice
             title = text(lang, "voice")
-            return Song(title, v.file_id, v.file_size, f"{title}.ogg")
+            return Found(title, v.file_id, v.file_size, f"{title}.ogg")
         if message.video or message.video_note:
             medium = message.video or message.video_note
             assert medium is not None
             name = getattr(medium, "file_name", None) or "video.mp4"
-            return Song(title_from_filename(name), medium.file_id, medium.file_size, name)
+            return Found(title_from_filename(name), medium.file_id, medium.file_size, name)
         if message.document:
             d = message.document
-            if d.mime_type and not d.mime_type.startswith(_MAYBE_MEDIA):
-                raise NotAudio(detail=f"document of type {d.mime_type}")
             name = d.file_name or "file"
-            return Song(title_from_filename(name), d.file_id, d.file_size, name)
+            return Found(title_from_filename(name), d.file_id, d.file_size, name, None, d.mime_type)
     url = find_youtube_url(link_text or "") or find_url(link_text or "")
     if url is None:
         return None
     video_id = parse_youtube_url(url)
-    return Song(text(lang, "youtube_title", video_id=video_id), url=url)
+    return Found(text(lang, "youtube_title", video_id=video_id), url=url)
 
 
-def check_size(deps: BotDeps, song: Song) -> None:
-    """Reject by the size Telegram declares, before downloading anything."""
-    if song.file_size is None:
-        return
+def precheck(deps: BotDeps, song: Found) -> None:
+    """Refuse by what Telegram declares, before downloading anything: the core's rules, with
+    Telegram's own download limit before our size limit (it is the one that binds)."""
+    deps.core.precheck(song.mime_type, None)
     tg_limit = deps.tg.download_limit_bytes()
-    if tg_limit is not None and song.file_size > tg_limit:
+    if song.file_size is not None and tg_limit is not None and song.file_size > tg_limit:
         raise TooBigForTelegram(song.file_size, tg_limit)
-    if song.file_size > deps.settings.limits.max_upload_bytes:
-        raise TooLarge(deps.settings.limits.max_upload_bytes, song.file_size)
+    deps.core.precheck(None, song.file_size)
 
 
 def rejection_text(lang: str, exc: StembotError | TooBigForTelegram) -> str:
@@ -130,7 +123,7 @@ async def accept(
             private = reply_to.chat.type == "private"
             await _reply(reply_to, text(lang, "nothing_to_do" if private else "stem_usage"))
             return
-        check_size(deps, song)
+        precheck(deps, song)
     except (StembotError, TooBigForTelegram) as exc:
         await _reply(reply_to, rejection_text(lang, exc))
         return
@@ -185,8 +178,20 @@ async def start_job(
     """
     prefs = await deps.store.prefs(pending.user_id)
     lang, chat_id = pending.lang, pending.chat_id
-    status = Status("", chat_id, message_id, pending.user_id, lang, pending.title, prefs.files)
-    gate, ticket = deps.gate, None
+    reply = TelegramReply(
+        chat_id=chat_id,
+        message_id=message_id,
+        user_id=pending.user_id,
+        lang=lang,
+        title=pending.title,
+        files=prefs.files,
+    )
+    requester = Requester(
+        "telegram",
+        f"telegram:{pending.user_id}",
+        scope=f"telegram:chat:{chat_id}" if chat_id < 0 else None,
+        admin=pending.user_id in deps.tg.telegram_admin_ids,
+    )
     try:
         options = build_options(
             deps.settings,
@@ -194,17 +199,11 @@ async def start_job(
             stems="vocals" if mode == "2" else "all",
             fmt=prefs.format,
         )
-        ticket = await gate.admit(
-            f"telegram:{pending.user_id}",
-            scope=f"telegram:chat:{chat_id}" if chat_id < 0 else None,
-            admin=pending.user_id in deps.tg.telegram_admin_ids,
-        )
-        if not fetched_shown:
-            first = _waiting(pending) if pending.url else _fetching(pending)
-            await deps.messenger.edit_now(chat_id, message_id, first)
-        submitted = await gate.submit(
-            ticket, lambda: _submit(deps, pending, options, status, ticket)
-        )
+        async with deps.core.admission(requester) as ticket:
+            if not fetched_shown:
+                first = _waiting(pending) if pending.url else _fetching(pending)
+                await deps.messenger.edit_now(chat_id, message_id, first)
+            accepted = await deps.core.submit(ticket, _song(deps, pending), options, reply)
     except (StembotError, TooBigForTelegram) as exc:
         reason = rejection_text(lang, exc)
     except Exception as exc:
@@ -215,62 +214,23 @@ async def start_job(
             log.exception("telegram: submitting failed, reference %s", error.reference)
         reason = rejection_text(lang, error)
     else:
-        await _follow(deps, replace(status, request_id=submitted.request_id), submitted)
+        await _follow(deps, Status(request_id=accepted.request_id, **dict(reply)), accepted)
         return
-    if ticket is not None:  # refused after it was counted: it counts for nothing
-        await gate.refund(ticket)
     await deps.messenger.edit_now(chat_id, message_id, f"🎵 {escape(pending.title)}\n{reason}")
 
 
-async def _submit(
-    deps: BotDeps, pending: Pending, options: JobOptions, status: Status, ticket: Ticket
-) -> jobs.Submitted:
-    user_id = f"telegram:{pending.user_id}"
-    context = status.context() | ticket.context()
+def _song(deps: BotDeps, pending: Pending) -> Song:
     if pending.url is not None:
-        return await submit_youtube(
-            redis=deps.redis,
-            settings=deps.settings,
-            url=pending.url,
-            frontend="telegram",
-            user_id=user_id,
-            reply_to=STREAM,
-            options=options,
-            context=context,
-        )
+        return Link(pending.url)
     assert pending.file_id is not None
-    return await submit_upload(
-        redis=deps.redis,
-        storage=deps.storage,
-        settings=deps.settings,
-        chunks=telegram_chunks(deps, pending.file_id),
-        filename=pending.filename or "file",
-        frontend="telegram",
-        user_id=user_id,
-        reply_to=STREAM,
-        options=options,
-        context=context,
-        check=deps.gate.charger(ticket),
-    )
+    return Upload(telegram_chunks(deps, pending.file_id), pending.filename or "file")
 
 
-async def _follow(deps: BotDeps, status: Status, submitted: jobs.Submitted) -> None:
+async def _follow(deps: BotDeps, status: Status, accepted: Accepted) -> None:
     """Hand the request to delivery with its first state: queued, or a result from the cache."""
-    rid = submitted.request_id
-    if submitted.result is not None:  # the same song and options were split recently
-        first = ProgressEvent(
-            job_id=submitted.job_id, request_ids=[rid], state=JobState.DONE, result=submitted.result
-        )
-    else:
-        await deps.store.link(status.user_id, status.chat_id, status.message_id, rid)
-        first = ProgressEvent(
-            job_id=submitted.job_id,
-            request_ids=[rid],
-            state=JobState.QUEUED,
-            position=submitted.position,
-            eta_s=submitted.eta_s,
-        )
-    await deps.delivery.follow(status, first)
+    if accepted.first.state != JobState.DONE:
+        await deps.store.link(status.user_id, status.chat_id, status.message_id, status.request_id)
+    await deps.delivery.follow(status, accepted.first)
 
 
 async def telegram_chunks(deps: BotDeps, file_id: str) -> AsyncIterator[bytes]:

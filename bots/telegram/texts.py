@@ -187,6 +187,8 @@ ERRORS_DE: dict[str, str] = {
     "Mono, Stereo oder Surround). Exportiere eine Stereo-Mischung und schick sie mir.",
     "archive": "Das ist ein Archiv (zip, rar, 7z, tar …), keine Audiodatei. Entpack es und "
     "schick mir den Song daraus.",
+    "bad_request": "Die Anfrage ist fehlerhaft: schick multipart/form-data mit der Audiodatei "
+    "im Feld 'file' oder ein JSON-Objekt mit einem YouTube-Link in 'url'.",
     "references_other_files": "Das ist eine Playlist oder ein Skript, das auf andere Dateien "
     "oder Links verweist, kein Song. Schick mir die Audiodatei selbst (mp3, m4a, ogg, flac, "
     "wav …).",

@@ -32,11 +32,11 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 
 from shared import events, jobs, limits
 from shared.config import Settings
-from shared.gate import Gate, LimitReached
-from shared.intake import build_options, submit_upload
-from shared.jobs import Submitted
+from shared.core import Accepted, Core, Requester, Upload
+from shared.gate import LimitReached
+from shared.intake import build_options
 from shared.redis_server import PrivateRedis
-from shared.schemas import JobState, ProgressEvent
+from shared.schemas import JobState, LocalReply, ProgressEvent
 from shared.storage import LocalStorage, build_storage
 from tests.support.audio import make_audio
 from tests.support.fast_model import write_fast_repo
@@ -52,7 +52,7 @@ BANNED = "You are banned from using this bot."
 class Sent:
     user: str
     stream: str
-    submitted: Submitted | None = None
+    submitted: Accepted | None = None
     refused: LimitReached | None = None
 
     @property
@@ -65,7 +65,7 @@ class Load:
     settings: Settings
     redis: ArqRedis
     storage: LocalStorage
-    gate: Gate
+    core: Core
     song: bytes
     workers: list[Worker]
     sent: int = 0
@@ -80,32 +80,21 @@ class Load:
     async def send(self, user: str, scope: str | None = None) -> Sent:
         """What a bot does with one song: admit, then submit under the ticket."""
         sent = Sent(user, f"load:events:{uuid.uuid4().hex}")
-        try:
-            ticket = await self.gate.admit(user, scope=scope)
-        except LimitReached as exc:
-            sent.refused = exc
-            return sent
         data = self.variant()
 
         async def chunks() -> AsyncIterator[bytes]:
             yield data
 
-        sent.submitted = await self.gate.submit(
-            ticket,
-            lambda: submit_upload(
-                redis=self.redis,
-                storage=self.storage,
-                settings=self.settings,
-                chunks=chunks(),
-                filename=f"{user}.wav",
-                frontend="test",
-                user_id=user,
+        try:
+            sent.submitted = await self.core.request(
+                Requester("test", user, scope=scope),
+                Upload(chunks(), f"{user}.wav"),
+                build_options(self.settings, fmt="wav"),
+                LocalReply(frontend="test"),
                 reply_to=sent.stream,
-                options=build_options(self.settings, fmt="wav"),
-                context=ticket.context(),
-                check=self.gate.charger(ticket),
-            ),
-        )
+            )
+        except LimitReached as exc:
+            sent.refused = exc
         return sent
 
     async def stream(self, name: str) -> list[ProgressEvent]:
@@ -148,8 +137,8 @@ async def load(redis_server: PrivateRedis, tmp_path: Path) -> AsyncIterator[Load
         for pool in pools
     ]
     song = make_audio(tmp_path / "song.wav", seconds=1.0).read_bytes()
-    gate = Gate(redis, settings, "test")
-    yield Load(settings, redis, build_storage(settings), gate, song, workers)
+    storage = build_storage(settings)
+    yield Load(settings, redis, storage, Core(redis, storage, settings), song, workers)
     for w in workers:
         await w.close()
     await redis.aclose()
@@ -210,8 +199,8 @@ async def test_200_requests_from_50_users(load: Load) -> None:
     scores = {}
     for s in queued:
         assert s.submitted is not None and s.submitted.outcome == "queued"
-        arq_id = (await redis.hget(jobs.job_key(s.submitted.job_id), "arq_id")).decode()
-        scores[arq_id] = (await redis.zscore(queue, arq_id), s.submitted)
+        arq_id = (await redis.hget(jobs.job_key(s.submitted.first.job_id), "arq_id")).decode()
+        scores[arq_id] = (await redis.zscore(queue, arq_id), s.submitted.first)
     in_line = [sub for _, sub in sorted(scores.values(), key=lambda pair: pair[0])]
     assert [sub.position for sub in in_line] == list(range(20))
     assert [sub.eta_s for sub in in_line] == [60.0 * (p + 1) for p in range(20)]

@@ -8,13 +8,13 @@ import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.asyncio import Redis
 
-from shared import admin, jobs, limits, stats, usage
+from shared import admin, jobs, limits, stats
 from shared.admin import Actor, NotAllowed
 from shared.config import Settings
 from shared.errors import InvalidOption
 from shared.gate import Gate, LimitReached
 from shared.redis_server import PrivateRedis
-from shared.schemas import JobOptions, JobRequest, Source
+from shared.schemas import DiscordReply, JobOptions, JobRequest, LimitTicket, Source
 
 GUILD = "discord:guild:1"
 OTHER_GUILD = "discord:guild:2"
@@ -170,7 +170,8 @@ def waiting_request(title: str, scope: str, identity: str, user: str) -> JobRequ
         reply_to="test:events",
         source=Source(kind="upload", identity=identity * 64, title=title, storage_key="uploads/x"),
         options=JobOptions(model="htdemucs_ft"),
-        context={usage.SCOPE: scope},
+        reply=DiscordReply(channel_id=1, message_id=1, user_id=1, title=title),
+        ticket=LimitTicket(user_id=user, scope=scope),
     )
 
 

@@ -11,10 +11,10 @@ import pytest
 
 from shared import jobs, limits, stats, usage
 from shared.admin import NotAllowed
+from shared.core import Core, Requester, Upload
 from shared.forget import forget
-from shared.gate import Gate
-from shared.intake import file_chunks, submit_upload
-from shared.schemas import JobResult
+from shared.intake import file_chunks
+from shared.schemas import JobResult, LocalReply
 from tests.support.audio import make_audio
 from tests.support.service import Service
 
@@ -22,27 +22,16 @@ ANA, BEN = "telegram:1", "telegram:2"
 
 
 async def ask(service: Service, path: Path, user: str, scope: str | None = None) -> JobResult:
-    """A user's request through the gate and the upload core; its result (run or cached)."""
-    gate = Gate(service.redis, service.settings, "test")
-    ticket = await gate.admit(user, scope=scope)
+    """A user's request through the core; its result (run or cached)."""
     stream = f"test:events:{uuid.uuid4().hex}"
-
-    async def submit() -> jobs.Submitted:
-        return await submit_upload(
-            redis=service.redis,
-            storage=service.storage,
-            settings=service.settings,
-            chunks=file_chunks(path),
-            filename=path.name,
-            frontend="test",
-            user_id=user,
-            reply_to=stream,
-            options=service.options(),
-            context=ticket.context(),
-            check=gate.charger(ticket),
-        )
-
-    submitted = await gate.submit(ticket, submit)
+    accepted = await Core(service.redis, service.storage, service.settings).request(
+        Requester("test", user, scope=scope),
+        Upload(file_chunks(path), path.name),
+        service.options(),
+        LocalReply(frontend="test"),
+        reply_to=stream,
+    )
+    submitted = accepted.first
     if submitted.result is not None:
         return submitted.result
     final = (await service.events_until_final(stream))[-1]
@@ -98,23 +87,13 @@ async def test_forget_deletes_only_what_nobody_else_asked_for(
 async def test_forget_waits_for_songs_in_progress(service: Service, tmp_path: Path) -> None:
     settings = copy.deepcopy(service.settings)
     settings.redis.queue_name = "test:queue:nobody"  # no worker takes it: the song waits
-    gate = Gate(service.redis, settings, "test")
-    ticket = await gate.admit(ANA)
     path = make_audio(tmp_path / "Waiting.wav", seconds=2.0)
-    submitted = await gate.submit(
-        ticket,
-        lambda: submit_upload(
-            redis=service.redis,
-            storage=service.storage,
-            settings=settings,
-            chunks=file_chunks(path),
-            filename=path.name,
-            frontend="test",
-            user_id=ANA,
-            reply_to="test:events:waiting",
-            options=service.options(),
-            context=ticket.context(),
-        ),
+    submitted = await Core(service.redis, service.storage, settings).request(
+        Requester("test", ANA),
+        Upload(file_chunks(path), path.name),
+        service.options(),
+        LocalReply(frontend="test"),
+        reply_to="test:events:waiting",
     )
     assert submitted.outcome == "queued"
     with pytest.raises(NotAllowed) as refused:

@@ -11,15 +11,17 @@ from redis.asyncio import Redis
 
 from shared import limits, usage
 from shared.config import Settings
+from shared.core import Accepted, Core, Requester, Upload
 from shared.errors import NotAudio
 from shared.gate import Gate, LimitReached
-from shared.intake import build_options, file_chunks, submit_upload
-from shared.jobs import Submitted
+from shared.intake import build_options, file_chunks
 from shared.schemas import (
     AudioFormat,
     JobRequest,
     JobResult,
     JobState,
+    LimitTicket,
+    LocalReply,
     ProgressEvent,
     Source,
     StemFile,
@@ -79,25 +81,14 @@ async def test_exempt_only_when_the_settings_say_so(redis: Redis) -> None:
     assert refused.value.code == "limit_active"
 
 
-async def request(service: Service, path: Path) -> Submitted:
-    """Ana's upload, through the gate as every frontend sends it."""
-    gate = Gate(service.redis, service.settings, "test")
-    ticket = await gate.admit("test:ana")
-    return await gate.submit(
-        ticket,
-        lambda: submit_upload(
-            redis=service.redis,
-            storage=service.storage,
-            settings=service.settings,
-            chunks=file_chunks(path),
-            filename=path.name,
-            frontend="test",
-            user_id="test:ana",
-            reply_to="t:events",
-            options=service.options(),
-            context=ticket.context(),
-            check=gate.charger(ticket),
-        ),
+async def request(service: Service, path: Path) -> Accepted:
+    """Ana's upload, through the core as every frontend sends it."""
+    return await Core(service.redis, service.storage, service.settings).request(
+        Requester("test", "test:ana"),
+        Upload(file_chunks(path), path.name),
+        service.options(),
+        LocalReply(frontend="test"),
+        reply_to="t:events",
     )
 
 
@@ -118,30 +109,30 @@ async def test_slot_given_back_at_the_end_and_at_once_for_a_cached_answer(
     await service.events_until_final("t:events")
     assert await service.redis.zcard(limits.active_key("test:ana")) == 0
     again = await request(service, song)  # the same song and options: from the cache
-    assert again.result is not None
+    assert again.outcome == "cached" and again.first.result is not None
     assert await service.redis.zcard(limits.active_key("test:ana")) == 0
     assert await service.redis.zcard(limits.window_key("test:ana")) == 2
     minutes = await service.redis.hget(limits.minutes_key("test:ana", time.time()), "total")
     assert float(minutes or 0) == pytest.approx(2 / 60, abs=1e-3)
     jobs_of_ana = await service.redis.smembers(usage.user_jobs_key("test:ana"))
-    assert jobs_of_ana == {first.job_id.encode()}
+    assert jobs_of_ana == {first.first.job_id.encode()}
 
 
-def link_request(ticket: dict[str, str]) -> JobRequest:
+def link_request(ticket: LimitTicket) -> JobRequest:
     return JobRequest(
         frontend="test",
         user_id="test:ana",
         reply_to="t:events",
         source=Source(kind="youtube", identity="dQw4w9WgXcQ", title="x", url="https://y"),
         options=build_options(Settings()),
-        context=ticket,
+        ticket=ticket,
     )
 
 
 async def test_a_links_minutes_count_once_when_it_is_done(redis: Redis) -> None:
     gate = Gate(redis, settings_for(), "test")
     ticket = await gate.admit("test:ana")
-    request = link_request(ticket.context())
+    request = link_request(ticket)
     stem = StemFile(name="vocals", filename="v.mp3", size_bytes=1, url="http://x")
     result = JobResult(
         key="k",

@@ -22,7 +22,7 @@ from bots.web import create_app
 from shared import jobs, metrics
 from shared.config import Settings
 from shared.redis_server import PrivateRedis, free_port
-from shared.schemas import JobRequest, JobState, ProgressEvent, Source
+from shared.schemas import JobRequest, JobState, ProgressEvent, Source, TelegramReply
 from shared.storage import LocalStorage, build_storage
 from tests.support.audio import make_audio
 from tests.support.service import running_service
@@ -266,6 +266,7 @@ async def test_time_to_final_state_by_frontend_and_state(
             reply_to="test:events:tg",
             source=Source(kind="youtube", identity="dQw4w9WgXcQ", title="t"),
             options=svc.options(),
+            reply=TelegramReply(chat_id=1, message_id=2, user_id=1, title="t"),
             created_at=failed_at - 42,
         )
         event = ProgressEvent(

@@ -7,13 +7,15 @@ import calendar
 import pytest
 from redis.asyncio import Redis
 
-from shared import jobs, stats, usage
+from shared import jobs, stats
 from shared.schemas import (
     AudioFormat,
+    DiscordReply,
     JobOptions,
     JobRequest,
     JobResult,
     JobState,
+    LimitTicket,
     ProgressEvent,
     Source,
     StemFile,
@@ -32,7 +34,8 @@ def request(user: str = "discord:1", scope: str = GUILD, identity: str = "a" * 6
         reply_to="test:events",
         source=Source(kind="upload", identity=identity, title="Song"),
         options=JobOptions(),
-        context={usage.SCOPE: scope},
+        reply=DiscordReply(channel_id=1, message_id=1, user_id=1, title="Song"),
+        ticket=LimitTicket(user_id=user, scope=scope),
     )
 
 

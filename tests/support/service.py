@@ -16,10 +16,10 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from bots.web import create_app
 from shared import events
 from shared.config import Settings
-from shared.intake import build_options, file_chunks, submit_upload
-from shared.jobs import Submitted
+from shared.core import Accepted, Core, Upload
+from shared.intake import build_options, file_chunks
 from shared.redis_server import free_port
-from shared.schemas import JobOptions, ProgressEvent
+from shared.schemas import JobOptions, LocalReply, ProgressEvent
 from shared.storage import LocalStorage, build_storage
 from worker.main import build_download_worker, build_worker
 
@@ -42,20 +42,18 @@ class Service:
         user: str = "u1",
         options: JobOptions | None = None,
         reply_to: str | None = None,
-    ) -> tuple[Submitted, str]:
+    ) -> tuple[Accepted, str]:
+        """A song from ``user`` through the core, outside the limits; (accepted, its stream)."""
         stream = reply_to or f"test:events:{uuid.uuid4().hex}"
-        submitted = await submit_upload(
-            redis=self.redis,
-            storage=self.storage,
-            settings=self.settings,
-            chunks=file_chunks(path),
-            filename=path.name,
-            frontend="test",
+        accepted = await Core(self.redis, self.storage, self.settings).submit(
+            None,
+            Upload(file_chunks(path), path.name),
+            options or self.options(),
+            LocalReply(frontend="test"),
             user_id=f"test:{user}",
             reply_to=stream,
-            options=options or self.options(),
         )
-        return submitted, stream
+        return accepted, stream
 
     async def events_until_final(self, stream: str, timeout_s: float = 60) -> list[ProgressEvent]:
         """Every event on ``stream`` up to and including the final one."""

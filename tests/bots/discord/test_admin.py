@@ -12,9 +12,16 @@ import aiohttp
 import discord
 import pytest
 
-from shared import gate, jobs, limits, stats, usage
+from shared import gate, jobs, limits, stats
 from shared.gate import Gate, LimitReached
-from shared.schemas import JobRequest, JobState, ProgressEvent, Source
+from shared.schemas import (
+    DiscordReply,
+    JobRequest,
+    JobState,
+    LimitTicket,
+    ProgressEvent,
+    Source,
+)
 from tests.bots.discord.conftest import BotRunner
 from tests.bots.discord.fake_discord import (
     EPHEMERAL,
@@ -232,7 +239,8 @@ async def test_queue_shows_this_servers_songs(
             reply_to="test:events",
             source=Source(kind="upload", identity=identity * 64, title=title),
             options=service.options(),
-            context={usage.SCOPE: scope},
+            reply=DiscordReply(channel_id=1, message_id=1, user_id=1, title=title),
+            ticket=LimitTicket(user_id="discord:1", scope=scope),
         )
         await jobs.submit(service.redis, request, queue_name=settings.redis.queue_name)
     assert await admin(bot, api, "queue") == (
@@ -255,7 +263,8 @@ async def test_stats_by_day(bot: BotRunner, api: FakeDiscord, service: Service) 
             reply_to="test:events",
             source=Source(kind="upload", identity=str(i) * 64, title="x"),
             options=service.options(),
-            context={usage.SCOPE: scope},
+            reply=DiscordReply(channel_id=1, message_id=1, user_id=i, title="x"),
+            ticket=LimitTicket(user_id=f"discord:{i}", scope=scope),
         )
         event = ProgressEvent(job_id="k", request_ids=[], state=state, error_code=code)
         await jobs.notify(service.redis, [request], event)

@@ -13,8 +13,15 @@ import aiohttp
 import pytest
 
 from bots.telegram.store import Prefs, Store
-from shared import gate, jobs, limits, stats, usage
-from shared.schemas import JobRequest, JobState, ProgressEvent, Source
+from shared import gate, jobs, limits, stats
+from shared.schemas import (
+    JobRequest,
+    JobState,
+    LimitTicket,
+    ProgressEvent,
+    Source,
+    TelegramReply,
+)
 from tests.bots.telegram.conftest import BotRunner
 from tests.bots.telegram.fake_bot_api import (
     FakeBotApi,
@@ -306,7 +313,8 @@ async def test_stats_by_day(bot: BotRunner, api: FakeBotApi, service: Service) -
             reply_to="test:events",
             source=Source(kind="upload", identity=str(i) * 64, title="x"),
             options=service.options(),
-            context={usage.SCOPE: scope},
+            reply=TelegramReply(chat_id=-1, message_id=1, user_id=i, title="x"),
+            ticket=LimitTicket(user_id=f"telegram:{i}", scope=scope),
         )
         event = ProgressEvent(job_id="k", request_ids=[], state=state, error_code=code)
         await jobs.notify(service.redis, [request], event)
