@@ -296,7 +296,10 @@ class Delivery(Generic[T]):
                     await follow.parts.mark("complete")
                     await self.presenter.finished(target)
                 elif "text" not in follow.parts:
-                    follow.shown = await self.presenter.progress(target, event, follow.shown)
+                    shown = await self.presenter.progress(target, event, follow.shown)
+                    if shown != follow.shown:  # edited: the next edit waits its turn
+                        self.pacer.hold(target.chat, target.message)
+                    follow.shown = shown
             except Exception as exc:
                 wait = self.presenter.retry_after(exc)
                 if wait is not None:

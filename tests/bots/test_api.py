@@ -6,7 +6,6 @@ that path, method and status.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import io
@@ -29,6 +28,7 @@ from shared import limits
 from shared.errors import Cancelled, MalformedRequest, NotAudio
 from tests.support.audio import make_audio
 from tests.support.service import Service
+from tests.support.waiting import until
 from tests.support.web import serving
 
 ALICE, BOB = "alice-key-0123456789", "bob-key-9876543210"
@@ -79,13 +79,15 @@ class Client:
         Draft202012Validator(target, registry=registry).validate(body)
         self.validated += 1
 
-    async def poll(self, job_id: str, until: set[str], timeout_s: float = 60) -> dict[str, Any]:
-        async with asyncio.timeout(timeout_s):
-            while True:
-                body, _ = await self.call("GET", f"/api/jobs/{job_id}", 200)
-                if body["state"] in until:
-                    return body
-                await asyncio.sleep(0.1)
+    async def poll(self, job_id: str, states: set[str], timeout_s: float = 60) -> dict[str, Any]:
+        """Until the job is in one of ``states``, as a client polls: a look every 0.1 s."""
+
+        async def reached() -> dict[str, Any] | None:
+            body, _ = await self.call("GET", f"/api/jobs/{job_id}", 200)
+            return body if body["state"] in states else None
+
+        what = f"job {job_id} to be {' or '.join(sorted(states))}"
+        return await until(reached, timeout_s=timeout_s, what=what, every_s=0.1)
 
 
 @contextlib.asynccontextmanager
@@ -166,12 +168,11 @@ async def test_upload_poll_download_then_cached(service: Service, tmp_path: Path
             assert resp.status == 200
         # the slot is free and the event consumer recorded the end
         assert await service.redis.zcard(limits.active_key("api:alice")) == 0
-        for _ in range(200):
-            if await service.redis.hget(RECORD_PREFIX + job_id, "final_state") == b"done":
-                break
-            await asyncio.sleep(0.05)
-        else:
-            pytest.fail("the event consumer did not record the end")
+
+        async def recorded() -> bool:
+            return await service.redis.hget(RECORD_PREFIX + job_id, "final_state") == b"done"
+
+        await until(recorded, timeout_s=10, what="the event consumer to record the end")
         body, _ = await api.call("DELETE", f"/api/jobs/{job_id}", 409)
         assert body["error"]["code"] == "already_finished"
         # the same file with the same options: answered from the cache at once

@@ -14,10 +14,9 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
@@ -29,23 +28,12 @@ from shared.jobs import Submitted
 from shared.redis_server import PrivateRedis
 from shared.schemas import ProgressEvent
 from shared.storage import build_storage
+from tests.support.service import StorageFolders
+from tests.support.waiting import until
 
-T = TypeVar("T")
 #: Short leases so a killed worker's job is re-run within seconds (the default is 60 s).
 LEASE_S = 3
 SIGNING_KEY = "faults-signing-key-not-a-secret"
-
-
-async def until(check: Callable[[], Awaitable[T | None]], within: float, what: str) -> T:
-    """Re-check ``check`` (Redis state, a log, a process) until it is truthy, for ``within`` s."""
-    try:
-        async with asyncio.timeout(within):
-            while True:
-                if found := await check():
-                    return found
-                await asyncio.sleep(0.05)  # the next look at what the processes left in Redis
-    except TimeoutError:
-        raise AssertionError(f"timed out after {within} s waiting for {what}") from None
 
 
 @dataclass
@@ -71,7 +59,7 @@ class WorkerProcess:
                 raise AssertionError(f"worker {self.name} exited:\n{self.log()[-3000:]}")
             return "worker: ready on queue" in self.log()
 
-        await until(up, within, f"worker {self.name} to start")
+        await until(up, timeout_s=within, what=f"worker {self.name} to start")
         return self
 
     def took(self, arq_id: str) -> bool:
@@ -86,7 +74,7 @@ class WorkerProcess:
 
 
 @dataclass
-class Faults:
+class Faults(StorageFolders):
     """Workers as processes, and the test's own side of the service (submit, read events)."""
 
     settings: Settings
@@ -154,7 +142,7 @@ class Faults:
         async def finals() -> list[ProgressEvent]:
             return [e for e in await self.stream(stream) if e.state.final]
 
-        return await until(finals, within, f"a final event on {stream}")
+        return await until(finals, timeout_s=within, what=f"a final event on {stream}")
 
     async def idle(self, within: float = 30) -> None:
         """Until no separation job is queued or running (arq is done with them)."""
@@ -165,15 +153,7 @@ class Faults:
                 "arq:in-progress:*"
             )
 
-        await until(empty, within, "the queue to be empty")
-
-    def tmp_leftovers(self) -> list[Path]:
-        tmp = self.settings.storage.storage_dir / "tmp"
-        return sorted(tmp.iterdir()) if tmp.exists() else []
-
-    def uploads(self) -> list[Path]:
-        up = self.settings.storage.storage_dir / "uploads"
-        return sorted(up.iterdir()) if up.exists() else []
+        await until(empty, timeout_s=within, what="the queue to be empty")
 
     def stop_all(self) -> None:
         for worker in self.workers:

@@ -40,6 +40,7 @@ from shared.schemas import JobState, LocalReply, ProgressEvent
 from shared.storage import LocalStorage, build_storage
 from tests.support.audio import make_audio
 from tests.support.fast_model import write_fast_repo
+from tests.support.waiting import until
 from worker.main import build_worker
 
 FULL, STRICT = "test:chat:full", "test:chat:strict"
@@ -101,15 +102,12 @@ class Load:
         return [events.decode_entry(f) for _, f in await self.redis.xrange(name)]
 
     async def final(self, sent: Sent, within: float = 50) -> ProgressEvent:
-        last = "0"
-        async with asyncio.timeout(within):
-            while True:
-                for _, entries in await self.redis.xread({sent.stream: last}, block=1000):
-                    for entry_id, fields in entries:
-                        last = entry_id.decode()
-                        event = events.decode_entry(fields)
-                        if event.state.final:
-                            return event
+        async def first_final() -> ProgressEvent | None:
+            return next((e for e in await self.stream(sent.stream) if e.state.final), None)
+
+        # dozens of these wait at once: each looks every 50 ms
+        what = f"the final event on {sent.stream}"
+        return await until(first_final, timeout_s=within, what=what, every_s=0.05)
 
 
 @pytest.fixture

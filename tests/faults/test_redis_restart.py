@@ -21,14 +21,14 @@ from shared.redis_server import PrivateRedis
 from shared.schemas import JobState
 from shared.storage import build_storage
 from tests.bots.telegram.conftest import tg_settings
-from tests.bots.telegram.fake_bot_api import FakeBotApi, audio, is_final, private_chat, user
-from tests.faults.conftest import open_faults, until
+from tests.bots.telegram.fake_bot_api import FakeBotApi, audio, is_final, private_chat
+from tests.bots.telegram.users import ANA, BOB
+from tests.faults.conftest import open_faults
 from tests.support.audio import make_audio
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.faults
 
-ANA = user(2001, "Ana", "en")
-BO = user(2002, "Bo", "en")
 BUSY = "The service is busy or restarting. Please try again in a minute."
 
 
@@ -66,7 +66,7 @@ async def test_queued_jobs_survive_a_redis_restart_and_everyone_reconnects(
             with pytest.raises(ServiceUnavailable) as info:
                 await faults.submit(late, user="late")
             assert info.value.user_message == BUSY
-            sent_late = api.send(private_chat(BO), BO, audio=audio(api, late, "audio/wav"))
+            sent_late = api.send(private_chat(BOB), BOB, audio=audio(api, late, "audio/wav"))
             answer = await api.wait_for(lambda: api.reply_to(sent_late), what="Bo's answer")
             assert answer.text == f"❌ {BUSY}"
 
@@ -75,7 +75,7 @@ async def test_queued_jobs_survive_a_redis_restart_and_everyone_reconnects(
                     raise AssertionError(f"the worker died with Redis:\n{worker.log()[-2000:]}")
                 return "Redis unreachable" in worker.log()
 
-            await until(worker_noticed, 10, "the worker to meet the outage")
+            await until(worker_noticed, timeout_s=10, what="the worker to meet the outage")
             assert worker.proc.poll() is None
 
             aof_redis.start()  # same port, same folder: it reads its append-only file

@@ -17,8 +17,9 @@ import pytest
 
 from shared import jobs
 from shared.schemas import JobState
-from tests.faults.conftest import LEASE_S, Faults, WorkerProcess, until
+from tests.faults.conftest import LEASE_S, Faults, WorkerProcess
 from tests.support.audio import make_audio
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.faults
 
@@ -30,7 +31,7 @@ async def separating(faults: Faults, job_id: str) -> str:
         raw = await faults.redis.hget(jobs.job_key(job_id), "percent")
         return bool(raw) and float(raw) > 0
 
-    await until(started, 60, "Demucs to be separating")
+    await until(started, timeout_s=60, what="Demucs to be separating")
     return (await faults.redis.hget(jobs.job_key(job_id), "arq_id")).decode()
 
 
@@ -64,7 +65,7 @@ async def test_a_killed_workers_job_runs_again_on_the_other_worker_once(
     async def taken_over() -> bool:
         return other.took(arq_id)
 
-    await until(taken_over, LEASE_S + 10, "the other worker to run the job again")
+    await until(taken_over, timeout_s=LEASE_S + 10, what="the other worker to run the job again")
     # the 3 s lease ran out (plus 0.2 s polls), not arq's hour-long in-progress mark
     assert time.monotonic() - killed < LEASE_S + 5
     assert "try=2" in other.log()  # arq counted the killed run as a try
@@ -99,7 +100,7 @@ async def test_sigterm_hands_the_running_job_back_without_spending_a_try(
     async def taken_over() -> bool:
         return other.took(arq_id)
 
-    await until(taken_over, 5, "the other worker to take the job at once")
+    await until(taken_over, timeout_s=5, what="the other worker to take the job at once")
     finals = await faults.final_events(stream)
     await faults.idle()
     assert [e.state for e in await faults.stream(stream) if e.state.final] == [JobState.DONE]
@@ -133,7 +134,7 @@ async def test_cancel_stops_demucs_in_the_worker_process_within_seconds(
         await asyncio.sleep(0.5)
         return cpu_s(proc) - before < 0.1
 
-    await until(quiet, 15, "the worker process to stop computing")
+    await until(quiet, timeout_s=15, what="the worker process to stop computing")
     quiet_after = time.monotonic() - cancelled
     assert quiet_after < 5, f"Demucs ran on for {quiet_after:.1f} s after the cancel"
     await faults.idle(within=5)  # arq is done with the job: the worker is free

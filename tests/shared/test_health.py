@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import aiohttp
@@ -13,6 +12,7 @@ from bots.web import create_app
 from shared.health import service_checks
 from shared.redis_server import PrivateRedis, free_port
 from tests.support.service import running_service
+from tests.support.waiting import until
 from tests.support.web import serving
 
 
@@ -29,9 +29,8 @@ async def test_healthy_with_a_worker_degraded_without(
         settings, storage = svc.settings, svc.storage
         checks = service_checks(redis, settings)
         key = f"{settings.redis.queue_name}:health-check"
-        async with asyncio.timeout(30):  # arq records health once its start-up is done
-            while not await redis.exists(key):  # noqa: ASYNC110 (a key in Redis, no event)
-                await asyncio.sleep(0.05)
+        # arq records health once its start-up is done
+        await until(lambda: redis.exists(key), timeout_s=30, what="the worker's health check")
         status, body = await healthz(create_app(settings, storage, checks=checks))
         assert (status, body) == (200, {"status": "ok", "checks": {"redis": True, "workers": True}})
     # the worker is gone (arq deletes its health key on close)

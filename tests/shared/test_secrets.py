@@ -13,7 +13,6 @@ there: those are where they are meant to go.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import io
@@ -28,12 +27,11 @@ from urllib.parse import quote, quote_plus
 import aiohttp
 import discord
 import pytest
-from aiohttp import web
 from redis.asyncio import Redis
 
 from bots.web import create_app
 from shared.logs import JsonFormatter
-from shared.redis_server import PrivateRedis, free_port
+from shared.redis_server import PrivateRedis
 from shared.schemas import JobResult
 from tests.bots.discord.conftest import TOKEN as DISCORD_TOKEN
 from tests.bots.discord.conftest import BotRunner as DiscordRunner
@@ -41,14 +39,15 @@ from tests.bots.discord.fake_discord import FakeDiscord
 from tests.bots.telegram.conftest import BotRunner as TelegramRunner
 from tests.bots.telegram.fake_bot_api import TOKEN as TELEGRAM_TOKEN
 from tests.bots.telegram.fake_bot_api import FakeBotApi, audio, document, is_final, private_chat
-from tests.bots.telegram.fake_bot_api import user as tg_user
+from tests.bots.telegram.users import ANA, BOB, EVE
 from tests.support.audio import make_audio
 from tests.support.service import Service, running_service
+from tests.support.waiting import until
+from tests.support.web import serving
 
 SIGNING_KEY = "test-signing-key-not-a-secret"  # what tests.support.service configures
 API_KEY = "k3y-api-0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 PROXY_PASSWORD = "pr0xy-pa55word-e8d7c6b5"
-ANA, BOB, EVE = tg_user(2001, "Ana"), tg_user(2002, "Bob"), tg_user(2003, "Eve")
 
 
 def forms(secret: str) -> set[bytes]:
@@ -158,16 +157,10 @@ async def svc(
 @contextlib.asynccontextmanager
 async def api_server(svc: Service) -> AsyncIterator[str]:
     """The web app with the HTTP API (its key in the settings), on a free port."""
-    port = free_port()
-    runner = web.AppRunner(
+    async with serving(
         create_app(svc.settings, svc.storage, run_cleanup=False, redis=svc.redis)
-    )
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    ) as base:
+        yield base
 
 
 async def telegram_flow(svc: Service, tmp_path: Path) -> FakeBotApi:
@@ -237,13 +230,15 @@ async def api_flow(svc: Service, tmp_path: Path, hay: Haystack) -> None:
             assert resp.status == 202
             job = await resp.json()
         hay.add("API answer", job)
-        async with asyncio.timeout(60):
-            while job.get("state") not in ("done", "failed"):
-                # an API client polls; the next look comes after a tenth of a second
-                await asyncio.sleep(0.1)
-                status_url = f"{base}/api/jobs/{job['job_id']}"
-                async with http.get(status_url, headers={"X-API-Key": API_KEY}) as resp:
-                    job = await resp.json()
+        status_url = f"{base}/api/jobs/{job['job_id']}"
+
+        async def over() -> dict[str, Any] | None:
+            async with http.get(status_url, headers={"X-API-Key": API_KEY}) as resp:
+                polled: dict[str, Any] = await resp.json()
+            return polled if polled.get("state") in ("done", "failed") else None
+
+        # an API client polls: a look every tenth of a second
+        job = await until(over, timeout_s=60, what="the API job to end", every_s=0.1)
         hay.add("API answer", job)
         assert job["state"] == "done", job
         async with http.get(job["result"]["zip"]["url"]) as resp:

@@ -24,9 +24,9 @@ from redis.asyncio import Redis
 
 from shared.config import env_names
 from shared.redis_server import free_port
-from tests.faults.conftest import until
 from tests.stembot.test_cli import STEMBOT
 from tests.support.audio import make_audio
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.faults
 
@@ -73,7 +73,7 @@ class Stembot:
                         return proc
             return None
 
-        server = await until(child, 60, "the private redis-server")
+        server = await until(child, timeout_s=60, what="the private redis-server")
         self.left.servers.append((server, Path(server.cwd())))
         return server
 
@@ -85,7 +85,7 @@ class Stembot:
                 raise AssertionError(f"stembot exited:\n{self.stderr()[-3000:]}")
             return "\nseparating  [" in self.stderr()
 
-        await until(seen, 90, "the job to be separating")
+        await until(seen, timeout_s=90, what="the job to be separating")
 
     async def exit_code(self) -> int:
         try:
@@ -173,7 +173,7 @@ class Monitor:
         async def ok() -> bool:
             return self.path.read_text().startswith("OK\n")
 
-        await until(ok, 10, "redis-cli monitor to attach")
+        await until(ok, timeout_s=10, what="redis-cli monitor to attach")
         return self
 
     async def commands(self) -> str:

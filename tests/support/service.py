@@ -21,11 +21,28 @@ from shared.intake import build_options, file_chunks
 from shared.redis_server import free_port
 from shared.schemas import JobOptions, LocalReply, ProgressEvent
 from shared.storage import LocalStorage, build_storage
+from tests.support.waiting import until
 from worker.main import build_download_worker, build_worker
 
 
+class StorageFolders:
+    """What a run left in the storage folder of its ``settings``."""
+
+    settings: Settings
+
+    def tmp_leftovers(self) -> list[Path]:
+        return _listing(self.settings.storage.storage_dir / "tmp")
+
+    def uploads(self) -> list[Path]:
+        return _listing(self.settings.storage.storage_dir / "uploads")
+
+
+def _listing(folder: Path) -> list[Path]:
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
 @dataclass
-class Service:
+class Service(StorageFolders):
     settings: Settings
     redis: ArqRedis
     storage: LocalStorage
@@ -59,23 +76,18 @@ class Service:
         """Every event on ``stream`` up to and including the final one."""
         seen: list[ProgressEvent] = []
         last = "0"
-        async with asyncio.timeout(timeout_s):
-            while True:
-                reply = await self.redis.xread({stream: last}, block=500)
-                for _, entries in reply:
-                    for entry_id, fields in entries:
-                        last = entry_id.decode()
-                        seen.append(events.decode_entry(fields))
-                        if seen[-1].state.final:
-                            return seen
 
-    def tmp_leftovers(self) -> list[Path]:
-        tmp = self.settings.storage.storage_dir / "tmp"
-        return sorted(tmp.iterdir()) if tmp.exists() else []
+        async def final() -> list[ProgressEvent] | None:
+            nonlocal last
+            for _, entries in await self.redis.xread({stream: last}):
+                for entry_id, fields in entries:
+                    last = entry_id.decode()
+                    seen.append(events.decode_entry(fields))
+                    if seen[-1].state.final:
+                        return seen
+            return None
 
-    def uploads(self) -> list[Path]:
-        up = self.settings.storage.storage_dir / "uploads"
-        return sorted(up.iterdir()) if up.exists() else []
+        return await until(final, timeout_s=timeout_s, what=f"a final event on {stream}")
 
 
 @contextlib.asynccontextmanager

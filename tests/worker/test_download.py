@@ -6,7 +6,6 @@ extractor, downloader and our options run against a local server.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -23,6 +22,7 @@ from shared.schemas import JobState
 from tests.support.audio import make_audio
 from tests.support.fake_youtube import PRIVATE, FakeYouTube
 from tests.support.service import Service, running_service
+from tests.support.waiting import until
 
 VID = "dQw4w9WgXcQ"
 
@@ -104,12 +104,12 @@ async def test_transient_failure_is_retried_through_arq(
     submitted, stream = await send(service, f"https://youtu.be/{VID}")
     arq_id = (await service.redis.hget(jobs.job_key(submitted.job_id), "arq_id")).decode()
     queue = service.settings.redis.download_queue_name
-    async with asyncio.timeout(30):  # wait until arq holds the job back for a retry
-        while True:
-            score = await service.redis.zscore(queue, arq_id + jobs.DOWNLOAD_SUFFIX)
-            if score is not None and score > time.time() * 1000 and youtube.api_calls:
-                break
-            await asyncio.sleep(0.02)
+
+    async def deferred() -> bool:
+        score = await service.redis.zscore(queue, arq_id + jobs.DOWNLOAD_SUFFIX)
+        return score is not None and score > time.time() * 1000 and bool(youtube.api_calls)
+
+    await until(deferred, timeout_s=30, what="arq to hold the job back for a retry")
     youtube.api_status = 200
     events = await service.events_until_final(stream)
     assert events[-1].state == JobState.DONE, events[-1]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import subprocess
@@ -18,6 +17,7 @@ from shared.redis_server import PrivateRedis
 from shared.schemas import JobState
 from tests.support.audio import make_audio
 from tests.support.service import Service, running_service
+from tests.support.waiting import until
 
 
 def duration_of(data: bytes, tmp: Path, name: str) -> float:
@@ -122,12 +122,12 @@ async def test_same_song_is_reused_and_identical_requests_join(
 async def test_cancel_stops_the_run_and_frees_the_worker(service: Service, tmp_path: Path) -> None:
     long_song = make_audio(tmp_path / "long.wav", seconds=60.0)
     submitted, stream = await service.submit(long_song)
-    async with asyncio.timeout(60):
-        while True:  # wait until Demucs is really running
-            raw = await service.redis.hget(jobs.job_key(submitted.job_id), "percent")
-            if raw and float(raw) > 0:
-                break
-            await asyncio.sleep(0.02)
+
+    async def running() -> bool:
+        raw = await service.redis.hget(jobs.job_key(submitted.job_id), "percent")
+        return bool(raw and float(raw) > 0)
+
+    await until(running, timeout_s=60, what="Demucs to be really running")
     [request] = await jobs.waiting_requests(service.redis, submitted.job_id)
     assert await jobs.cancel_request(service.redis, request)
     seen = await service.events_until_final(stream, timeout_s=10)

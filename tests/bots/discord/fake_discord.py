@@ -7,7 +7,6 @@ connection state.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import math
@@ -18,6 +17,8 @@ from typing import Any
 
 import discord
 from aiohttp import BodyPartReader, web
+
+from tests.support.waiting import until
 
 APP_ID = 700000000000000001
 BOT_ID = 700000000000000002
@@ -66,7 +67,6 @@ class FakeDiscord:
         self.url = ""
         self._ids = itertools.count(800000000000000000)
         self._seq = itertools.count()
-        self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -92,13 +92,9 @@ class FakeDiscord:
     def next_id(self) -> int:
         return next(self._ids)
 
-    async def wait_for(self, predicate: Any, within_s: float = 30.0) -> Any:
+    async def wait_for(self, predicate: Any, within_s: float = 30.0, what: str = "") -> Any:
         """Wait until ``predicate(self)`` is truthy; return its value."""
-        async with asyncio.timeout(within_s):
-            async with self._changed:
-                while not (value := predicate(self)):
-                    await self._changed.wait()
-                return value
+        return await until(lambda: predicate(self), timeout_s=within_s, what=what)
 
     def calls_to(self, method: str, fragment: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and fragment in c.path]
@@ -325,11 +321,7 @@ class FakeDiscord:
             limited.headers["X-RateLimit-Scope"] = "user"
             return limited
         self.calls.append(call)
-        try:
-            return self._answer(request.method, path.strip("/").split("/"), body, files)
-        finally:
-            async with self._changed:
-                self._changed.notify_all()
+        return self._answer(request.method, path.strip("/").split("/"), body, files)
 
     def _answer(
         self, method: str, parts: list[str], body: Any, files: dict[str, bytes]

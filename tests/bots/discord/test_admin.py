@@ -19,7 +19,6 @@ from shared.schemas import (
     JobRequest,
     JobState,
     LimitTicket,
-    ProgressEvent,
     Source,
 )
 from tests.bots.discord.conftest import BotRunner
@@ -34,6 +33,7 @@ from tests.bots.discord.fake_discord import (
 from tests.bots.discord.test_flows import VIDEO
 from tests.bots.discord.test_stem import buttons, description, is_over, wav
 from tests.shared.test_forget import ask as ask_core
+from tests.support.seeding import finished_requests
 from tests.support.service import Service
 
 MANAGE = discord.Permissions(manage_guild=True).value
@@ -250,24 +250,16 @@ async def test_queue_shows_this_servers_songs(
 
 async def test_stats_by_day(bot: BotRunner, api: FakeDiscord, service: Service) -> None:
     await bot.start()
-    for i, (scope, state, code) in enumerate(
+    await finished_requests(
+        service.redis,
+        service.options(),
+        lambda i: DiscordReply(channel_id=1, message_id=1, user_id=i, title="x"),
         [
             (SCOPE, JobState.DONE, None),
             (SCOPE, JobState.CANCELLED, None),
             ("", JobState.FAILED, "x"),
-        ]
-    ):
-        request = JobRequest(
-            frontend="discord",
-            user_id=f"discord:{i}",
-            reply_to="test:events",
-            source=Source(kind="upload", identity=str(i) * 64, title="x"),
-            options=service.options(),
-            reply=DiscordReply(channel_id=1, message_id=1, user_id=i, title="x"),
-            ticket=LimitTicket(user_id=f"discord:{i}", scope=scope),
-        )
-        event = ProgressEvent(job_id="k", request_ids=[], state=state, error_code=code)
-        await jobs.notify(service.redis, [request], event)
+        ],
+    )
     today = stats.day_of(time.time())
     payload = bot.feed(
         api.interaction(2, api.slash("stemadmin", "stats", days=1), member_permissions=MANAGE)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from aiohttp import BodyPartReader, web
 
 from shared.redis_server import free_port
+from tests.support.waiting import until
 
 TOKEN = "123456:TEST-token-that-must-never-be-logged"
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Stems", "username": "stems_test_bot"}
@@ -382,14 +383,8 @@ class FakeBotApi:
     async def wait_for(
         self, check: Callable[[], T | None], within: float = 30, what: str = ""
     ) -> T:
-        """Wait until ``check()`` is truthy (and return it), re-checking at every recorded call."""
-        try:
-            async with asyncio.timeout(within), self._changed:
-                while not (found := check()):
-                    await self._changed.wait()
-                return found
-        except TimeoutError:
-            raise AssertionError(f"timed out waiting for {what or check}") from None
+        """Wait until ``check()`` is truthy (and return it)."""
+        return await until(check, timeout_s=within, what=what)
 
 
 def is_final(shown: Shown) -> bool:

@@ -13,35 +13,18 @@ import aiohttp
 import pytest
 
 from bots.telegram.store import Prefs, Store
-from shared import gate, jobs, limits, stats
+from shared import gate, limits, stats
 from shared.schemas import (
-    JobRequest,
     JobState,
-    LimitTicket,
-    ProgressEvent,
-    Source,
     TelegramReply,
 )
 from tests.bots.telegram.conftest import BotRunner
-from tests.bots.telegram.fake_bot_api import (
-    FakeBotApi,
-    Shown,
-    audio,
-    group_chat,
-    is_final,
-    private_chat,
-    user,
-)
+from tests.bots.telegram.fake_bot_api import FakeBotApi, Shown, audio, is_final, private_chat
+from tests.bots.telegram.users import BEN, GINA, GROUP, MEMBER, MO, ROOT, SCOPE
 from tests.support.audio import make_audio
+from tests.support.seeding import finished_requests
 from tests.support.service import Service
 
-ROOT = user(2001, "Root")  # a bot admin (STEMBOT_TELEGRAM_ADMIN_IDS)
-GINA = user(2002, "Gina")  # the group's creator
-MO = user(2003, "Mo")  # one of the group's administrators
-ANA = user(2004, "Ana")  # a member
-BEN = user(2005, "Ben")
-GROUP = group_chat(-100200300)
-SCOPE = "telegram:chat:-100200300"
 NOT_ADMIN_GROUP = "❌ Only this group's admins and the bot's admins can use this command."
 NOT_ADMIN_PRIVATE = "❌ Only the bot's admins can use this command."
 LIMITS_FOOTER = "Change one: /setlimit KEY VALUE\nBack to the default: /resetlimit KEY"
@@ -80,12 +63,12 @@ async def test_members_are_refused_every_admin_command(
     bot: BotRunner, api: FakeBotApi, service: Service, command: str
 ) -> None:
     await start(bot, api)
-    assert await ask(api, GROUP, ANA, command) == NOT_ADMIN_GROUP
-    assert await ask(api, private_chat(ANA), ANA, command) == NOT_ADMIN_PRIVATE
+    assert await ask(api, GROUP, MEMBER, command) == NOT_ADMIN_GROUP
+    assert await ask(api, private_chat(MEMBER), MEMBER, command) == NOT_ADMIN_PRIVATE
     # a group's admin has no say over the global limits, bans and stats
     assert await ask(api, private_chat(MO), MO, command) == NOT_ADMIN_PRIVATE
     asked = [(c.params["chat_id"], c.params["user_id"]) for c in api.of("getChatMember")]
-    assert asked == [(str(GROUP["id"]), str(ANA["id"]))]
+    assert asked == [(str(GROUP["id"]), str(MEMBER["id"]))]
     assert await service.redis.keys("stembot:limits:*") == []
     assert await limits.audit_log(service.redis) == []
 
@@ -186,15 +169,15 @@ async def test_bans_in_a_group_and_everywhere(
 ) -> None:
     await start(bot, api)
     redis = service.redis
-    await Store(redis).set_pref(ANA["id"], "mode", "4")
-    song = api.send(GROUP, ANA, None, audio=audio(api, make_audio(tmp_path / "Loud.mp3")))
+    await Store(redis).set_pref(MEMBER["id"], "mode", "4")
+    song = api.send(GROUP, MEMBER, None, audio=audio(api, make_audio(tmp_path / "Loud.mp3")))
     assert await ask(api, GROUP, MO, "/ban flooding", reply_to=song) == (
         "🚫 User 2004 is banned in this group."
     )
     assert await limits.is_banned(redis, "telegram:2004", SCOPE)
     assert not await limits.is_banned(redis, "telegram:2004", None)
     # her next song in this group is refused at once
-    sent = api.send(GROUP, ANA, "/stem", reply_to=song)
+    sent = api.send(GROUP, MEMBER, "/stem", reply_to=song)
     status = await api.wait_for(lambda: api.reply_to(sent), what="the status message")
     await api.wait_for(lambda: is_final(status), what="the refusal")
     assert status.text == "🎵 Loud\n❌ You are banned from using this bot."
@@ -255,7 +238,7 @@ async def test_queue_and_forget_while_a_song_waits(
     api.chat_admins[GROUP["id"]] = {MO["id"]: "administrator"}
     assert await ask(api, GROUP, MO, "/queue") == "Nothing is waiting or in progress."
     for sender, chat, name, seconds in [
-        (ANA, GROUP, "Band Song", 2.0),
+        (MEMBER, GROUP, "Band Song", 2.0),
         (BEN, private_chat(BEN), "Private Song", 2.5),
     ]:
         await Store(service.redis).set_pref(sender["id"], "mode", "4")
@@ -300,24 +283,16 @@ async def forget_question(api: FakeBotApi, chat: dict[str, Any], sender: dict[st
 async def test_stats_by_day(bot: BotRunner, api: FakeBotApi, service: Service) -> None:
     await start(bot, api)
     now = time.time()
-    for i, (scope, state, code) in enumerate(
+    await finished_requests(
+        service.redis,
+        service.options(),
+        lambda i: TelegramReply(chat_id=-1, message_id=1, user_id=i, title="x"),
         [
             (SCOPE, JobState.DONE, None),
             (SCOPE, JobState.FAILED, "too_long"),
             ("", JobState.FAILED, "x"),
-        ]
-    ):
-        request = JobRequest(
-            frontend="telegram",
-            user_id=f"telegram:{i}",
-            reply_to="test:events",
-            source=Source(kind="upload", identity=str(i) * 64, title="x"),
-            options=service.options(),
-            reply=TelegramReply(chat_id=-1, message_id=1, user_id=i, title="x"),
-            ticket=LimitTicket(user_id=f"telegram:{i}", scope=scope),
-        )
-        event = ProgressEvent(job_id="k", request_ids=[], state=state, error_code=code)
-        await jobs.notify(service.redis, [request], event)
+        ],
+    )
     today, yesterday = stats.day_of(now), stats.day_of(now - 86400)
     assert await ask(api, GROUP, MO, "/stats 2") == (
         "Stats for the last 2 days in this group (UTC):\n<pre>"
@@ -342,36 +317,36 @@ async def test_forget_deletes_settings_history_and_unshared_stems(
     redis, store = service.redis, Store(service.redis)
     duet = make_audio(tmp_path / "Duet.mp3", seconds=2.5)
     done: dict[tuple[int, str], Shown] = {}
-    for sender, path in [(ANA, make_audio(tmp_path / "Solo.mp3")), (ANA, duet), (BEN, duet)]:
+    for sender, path in [(MEMBER, make_audio(tmp_path / "Solo.mp3")), (MEMBER, duet), (BEN, duet)]:
         await store.set_pref(sender["id"], "mode", "4")
         sent = api.send(private_chat(sender), sender, None, audio=audio(api, path))
         status = await api.wait_for(lambda s=sent: api.reply_to(s), what="the status")
         await api.wait_for(lambda s=status: is_final(s), within=60, what="the links")
         assert (status.text or "").startswith("✅ Done"), status.text
         done[(sender["id"], path.stem)] = status
-    solo_zip = zip_link(done[(ANA["id"], "Solo")])
+    solo_zip = zip_link(done[(MEMBER["id"], "Solo")])
     duet_zip = zip_link(done[(BEN["id"], "Duet")])
     assert await status_code(solo_zip) == await status_code(duet_zip) == 200
     links_before = await redis.keys("stembot:telegram:message:*")
     finals_before = await redis.keys("stembot:telegram:final:*")
 
-    question = await forget_question(api, GROUP, ANA)
+    question = await forget_question(api, GROUP, MEMBER)
     query = api.press(BEN, question, "Delete my data")
     await api.wait_for(lambda: api.toasts(query), what="Ben's answer")
     assert api.toasts(query) == ["Only the person who sent /forget can do that."]
-    api.press(ANA, question, "Keep it")
+    api.press(MEMBER, question, "Keep it")
     await api.wait_for(lambda: question.markup is None, what="the answer")
     assert question.text == "Nothing was deleted."
-    assert (await store.prefs(ANA["id"])).mode == "4"
+    assert (await store.prefs(MEMBER["id"])).mode == "4"
 
-    question = await forget_question(api, GROUP, ANA)
-    api.press(ANA, question, "Delete my data")
+    question = await forget_question(api, GROUP, MEMBER)
+    api.press(MEMBER, question, "Delete my data")
     await api.wait_for(lambda: question.markup is None, what="the answer")
     assert question.text == (
         "🗑 Done: I deleted your settings, your history (2 requests) and the stems of 1 song "
         "only you asked for. Kept: 1 song someone else asked for too (until they expire)."
     )
-    assert await store.prefs(ANA["id"]) == Prefs()
+    assert await store.prefs(MEMBER["id"]) == Prefs()
     assert await store.prefs(BEN["id"]) != Prefs()
     assert await status_code(solo_zip) == 404
     assert await status_code(duet_zip) == 200

@@ -12,20 +12,17 @@ from tests.bots.telegram.fake_bot_api import (
     FakeBotApi,
     Shown,
     audio,
-    group_chat,
     is_final,
     private_chat,
     user,
 )
+from tests.bots.telegram.users import GINA, GROUP, SCOPE
 from tests.support import redis_scan
 from tests.support.audio import make_audio
 from tests.support.service import Service
 
 UID = 7310925846  # a realistic Telegram id: it cannot occur by chance in a timestamp or a hash
 ZELDA = user(UID, "Zelmira")
-GINA = user(2002, "Gina")  # the group's creator
-GROUP = group_chat(-100200300)
-SCOPE = "telegram:chat:-100200300"
 
 
 async def answer(api: FakeBotApi, chat: dict[str, Any], sender: dict[str, Any], **kw: Any) -> Shown:

@@ -16,13 +16,11 @@ from tests.bots.telegram.fake_bot_api import (
     group_chat,
     is_final,
     private_chat,
-    user,
 )
+from tests.bots.telegram.users import ANA, ROOT
 from tests.support.audio import make_audio
 from tests.support.service import Service
 
-ANA = user(1001, "Ana", "en")
-BOSS = user(1002, "Boss", "en")
 ACTIVE = "🎵 Song\n❌ You already have a song in progress; wait for it to finish or cancel it."
 
 
@@ -83,9 +81,9 @@ async def test_hourly_limit_set_by_an_admin_applies_at_once(
 async def test_group_override_and_exempt_admins(
     bot: BotRunner, api: FakeBotApi, service: Service, tmp_path: Path
 ) -> None:
-    await bot.start(telegram_admin_ids=[BOSS["id"]])
+    await bot.start(telegram_admin_ids=[ROOT["id"]])
     store = Store(service.redis)
-    for who in (ANA, BOSS):
+    for who in (ANA, ROOT):
         await store.set_pref(who["id"], "mode", "4")
     group = group_chat(-100555)
     await limits.set_limit(service.redis, None, "jobs_per_hour", "1", "telegram:1")
@@ -103,7 +101,7 @@ async def test_group_override_and_exempt_admins(
 
     # a bot admin is not held to the hourly limit (STEMBOT_ADMINS_EXEMPT, on by default)
     for _ in range(3):
-        ok = await send_song(api, private_chat(BOSS), BOSS, song)
+        ok = await send_song(api, private_chat(ROOT), ROOT, song)
         assert (ok.text or "").startswith("✅ Done: Song"), ok.text
 
 

@@ -17,15 +17,13 @@ from tests.bots.telegram.fake_bot_api import (
     document,
     is_final,
     private_chat,
-    user,
 )
+from tests.bots.telegram.users import ANA, LENA
 from tests.support.audio import make_audio
 from tests.support.hostile_files import canary, write_hostile
 from tests.support.service import Service
 
 MB = 1024 * 1024
-ANA = user(1001, "Ana", "en")
-LENA = user(1003, "Lena", "de")
 TOO_BIG = (
     "❌ That file is 21.0 MB, but Telegram lets bots download files up to 20 MB only. Send me "
     "a YouTube link to the song instead, or a shorter or more compressed file (mp3, m4a)."

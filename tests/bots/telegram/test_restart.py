@@ -10,12 +10,12 @@ from bots.telegram.delivery import GROUP, STREAM
 from bots.telegram.store import Store
 from shared.schemas import JobState
 from tests.bots.telegram.conftest import BotRunner
-from tests.bots.telegram.fake_bot_api import FakeBotApi, audio, is_final, private_chat, user
+from tests.bots.telegram.fake_bot_api import FakeBotApi, audio, is_final, private_chat
+from tests.bots.telegram.users import ANA
 from tests.support import streams
 from tests.support.audio import make_audio
 from tests.support.service import Service
 
-ANA = user(1001, "Ana", "en")
 WRITES = ("sendMessage", "editMessageText", "sendAudio")
 
 

@@ -22,15 +22,12 @@ from tests.bots.telegram.fake_bot_api import (
     group_chat,
     is_final,
     private_chat,
-    user,
     voice,
 )
+from tests.bots.telegram.users import ANA, BOB, LENA
 from tests.support.audio import make_audio
 from tests.support.service import Service
 
-ANA = user(1001, "Ana", "en")
-BOB = user(1002, "Bob", "en")
-LENA = user(1003, "Lena", "de-AT")
 CANCEL = {"inline_keyboard": [[{"text": "Cancel", "callback_data": "cancel"}]]}
 LINK = re.compile(r'<a href="([^"]+)">([^<]+)</a>')
 

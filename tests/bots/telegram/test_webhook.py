@@ -6,10 +6,10 @@ import aiohttp
 
 from shared.redis_server import free_port
 from tests.bots.telegram.conftest import BotRunner
-from tests.bots.telegram.fake_bot_api import FakeBotApi, private_chat, user
+from tests.bots.telegram.fake_bot_api import FakeBotApi, private_chat
+from tests.bots.telegram.users import LENA
 from tests.support.service import Service
 
-ANA = user(1001, "Ana", "de")
 SECRET = "s3cret_Token-1"
 
 
@@ -30,7 +30,7 @@ async def test_webhook_takes_updates_with_the_secret_only(
     assert hook.params["allowed_updates"] == ["message", "callback_query"]
     assert api.of("getUpdates") == []
 
-    start = api.message(private_chat(ANA), ANA, "/start")
+    start = api.message(private_chat(LENA), LENA, "/start")
     async with aiohttp.ClientSession() as http:
         for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
             async with http.post(url, json=api.update_json(message=start), headers=headers) as r:
