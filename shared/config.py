@@ -10,12 +10,14 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-MODELS: tuple[str, ...] = ("htdemucs", "htdemucs_ft", "htdemucs_6s", "hdemucs_mmi", "mdx_extra_q")
+from shared import keys, models
+
+MODELS = models.MODELS  # the catalogue lives in shared.models
 #: SigV4 presigned URLs are valid for at most a week.
 S3_MAX_LINK_TTL_S = 7 * 24 * 3600
 
@@ -26,6 +28,21 @@ def _section(prefix: str = "STEMBOT_") -> SettingsConfigDict:
     )
 
 
+def _blank_is_unset(value: SecretStr | None) -> SecretStr | None:
+    """``STEMBOT_..._TOKEN=`` (as in a copied .env) means no token, not an empty one."""
+    return value if value is not None and value.get_secret_value().strip() else None
+
+
+#: A bot token: never shown in reprs or logs; blank means unset.
+Token = Annotated[SecretStr | None, AfterValidator(_blank_is_unset)]
+
+
+class BotSettings(BaseSettings):
+    """Each bot's own settings (bots/*/settings.py) read the same environment as these."""
+
+    model_config = _section()
+
+
 class RedisSettings(BaseSettings):
     model_config = _section()
 
@@ -34,10 +51,10 @@ class RedisSettings(BaseSettings):
         description="Redis URL. Unset: `stembot split`/`run` start a private redis-server.",
     )
     queue_name: str = Field(
-        default="stembot:queue:separate", description="arq queue the separation jobs go to."
+        default=keys.SEPARATE_QUEUE, description="arq queue the separation jobs go to."
     )
     download_queue_name: str = Field(
-        default="stembot:queue:download",
+        default=keys.DOWNLOAD_QUEUE,
         description="arq queue for YouTube downloads (network-bound, holds no GPU slot).",
     )
 
@@ -82,6 +99,14 @@ class SeparationSettings(BaseSettings):
         ge=1,
         description="Torch intra-op threads; unset = the cores this process may use (CPU "
         "affinity and cgroup quota, not the host's count).",
+    )
+    cpu_runtime: Literal["torch", "onnx", "compile"] = Field(
+        default="onnx",
+        description="CPU: what runs HTDemucs' real-valued middle (encoders, transformer, "
+        "decoders) for each segment: `onnx` (exported once per model at start-up, run by ONNX "
+        "Runtime in fp32), `compile` (torch.compile, minutes to compile, needs a C compiler) "
+        "or `torch` (demucs' own forward). STFT, masks and normalisation stay in torch; other "
+        "architectures, and any runtime that cannot be built, run `torch`.",
     )
     cuda_batch: int = Field(
         default=4,

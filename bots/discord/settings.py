@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+
+from shared.config import BotSettings, Token
 
 
-class DiscordSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="STEMBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
-
-    discord_token: SecretStr | None = Field(
+class DiscordSettings(BotSettings):
+    discord_token: Token = Field(
         default=None,
         description="Bot token from the Discord developer portal (Bot tab). Unset: the Discord "
         "bot does not run. Never logged.",
@@ -36,9 +33,3 @@ class DiscordSettings(BaseSettings):
     discord_edit_interval_s: float = Field(
         default=2.0, gt=0, description="Least time between two edits of one progress message (s)."
     )
-
-    @field_validator("discord_token")
-    @classmethod
-    def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
-        """``STEMBOT_DISCORD_TOKEN=`` (as in a copied .env) means no token, not an empty one."""
-        return value if value is not None and value.get_secret_value().strip() else None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.config import BotSettings, Token
 
 #: What the cloud Bot API (api.telegram.org) lets bots download (getFile) and upload.
 CLOUD_DOWNLOAD_LIMIT_BYTES = 20 * 1024 * 1024
@@ -12,12 +13,8 @@ CLOUD_UPLOAD_LIMIT_BYTES = 50 * 1024 * 1024
 LOCAL_UPLOAD_LIMIT_BYTES = 2000 * 1024 * 1024
 
 
-class TelegramSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="STEMBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
-
-    telegram_token: SecretStr | None = Field(
+class TelegramSettings(BotSettings):
+    telegram_token: Token = Field(
         default=None,
         description="Bot token from @BotFather. Unset: the Telegram bot does not run. "
         "Never logged.",
