@@ -28,8 +28,10 @@ import asyncio
 import datetime
 import inspect
 import json
+import math
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,7 +41,7 @@ from typing import Any
 
 import torch
 
-from tests.support.audio import make_audio
+from stembot.demo import make_demo_song as make_audio
 from worker.demo_models import write_model_repo
 from worker.separation import cpu_threads, pick_device
 
@@ -191,6 +193,77 @@ def memory_run(args: argparse.Namespace, work: Path, repo: Path, device: str) ->
     return result
 
 
+def variants_run(args: argparse.Namespace, work: Path, repo: Path, device: str) -> dict[str, Any]:
+    """The CPU runtimes of the per-segment call (worker.cpu_runtime) against the demucs CLI:
+    rounds alternating CLI and every variant (order reversed every other round), medians and
+    spreads, and each variant's deviation from the fp32 ``torch`` path (SNR of the stems)."""
+    logs = work / "logs"
+    logs.mkdir()
+    names = args.variants.split(",")
+    if "torch" not in names:
+        names.insert(0, "torch")  # the fp32 reference of the deviation
+    print(f"making a {args.seconds:g} s track; variants {names}", flush=True)
+    track = make_audio(work / "track.mp3", seconds=args.seconds)
+    common = {"repo": str(repo), "shifts": args.shifts, "device": device, "track": str(track)}
+    # each export (ONNX) or compilation happens once, as at a worker's first start; the rounds
+    # then start like a restarted worker, with the export kept in the cache
+    os.environ["XDG_CACHE_HOME"] = str(work / "cache")
+    builds: dict[str, float] = {}
+    for name in names:
+        if name != "torch":
+            short = make_audio(work / "short.mp3", seconds=1.0)
+            first = child("worker", {**common, "track": str(short), "runtime": name}, logs)
+            builds[name] = first["load_s"]
+    runs: dict[str, list[dict[str, Any]]] = {n: [] for n in ["cli", *names]}
+    for r in range(args.rounds):
+        order = ["cli", *names]
+        for name in order if r % 2 == 0 else order[::-1]:
+            if name == "cli":
+                runs[name].append(
+                    demucs_cli(track, repo, work / "cli-out", args.shifts, device, logs)
+                )
+                continue
+            stems = work / f"stems-{name}.pt"
+            runs[name].append(
+                child("worker", {**common, "runtime": name, "stems_out": str(stems)}, logs)
+            )
+    reference = torch.load(work / "stems-torch.pt")
+    cli_s = statistics.median(r["process_s"] for r in runs["cli"])
+    out: dict[str, Any] = {
+        "track_s": args.seconds,
+        "shifts": args.shifts,
+        "rounds": args.rounds,
+        "cli": {"process_s": _summary(runs["cli"], "process_s")},
+    }
+    for name in names:
+        stems = torch.load(work / f"stems-{name}.pt")
+        process = _summary(runs[name], "process_s")
+        out[name] = {
+            "runtime_used": runs[name][-1]["runtime"],
+            "process_s": process,
+            "separate_s": _summary(runs[name], "separate_s"),
+            "speedup_over_cli": round(cli_s / process["median"], 3),
+            "snr_vs_fp32_db": {k: _snr_db(reference[k], v) for k, v in stems.items()},
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs[name]),
+            "first_build_s": builds.get(name),
+        }
+    out["cli"]["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs["cli"])
+    return out
+
+
+def _summary(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    values = [r[key] for r in runs]
+    return {"median": round(statistics.median(values), 3), "spread": [min(values), max(values)]}
+
+
+def _snr_db(reference: torch.Tensor, other: torch.Tensor) -> float | None:
+    """The stem's SNR against the fp32 path in dB; None where it is the same, bit for bit."""
+    noise = float((reference - other).pow(2).sum())
+    if noise == 0:
+        return None
+    return round(10 * math.log10(float(reference.pow(2).sum()) / noise), 1)
+
+
 def limits_entry() -> dict[str, Any] | None:
     # --- "limits": checks per second of the request limiter, from bench/limits.py (owned by
     # the limits work; sync or async ``run()`` returning a dict). Skipped when it is absent.
@@ -232,6 +305,20 @@ def table(results: dict[str, Any]) -> str:
         ]
         if main["worker"].get("peak_gpu_mb") is not None:
             rows.append(("peak GPU memory: worker (MB)", main["worker"]["peak_gpu_mb"]))
+    variants = results.get("variants")
+    if variants:
+        cli = variants["cli"]["process_s"]["median"]
+        rows.append((f"demucs CLI, median of {variants['rounds']} (s)", cli))
+        for name in [
+            k for k, v in variants.items() if isinstance(v, dict) and "snr_vs_fp32_db" in v
+        ]:
+            v = variants[name]
+            rows.append((f"worker {name}: process, median (s)", v["process_s"]["median"]))
+            rows.append((f"worker {name}: speed-up over the CLI", v["speedup_over_cli"]))
+            snrs = [x for x in v["snr_vs_fp32_db"].values() if x is not None]
+            worst = min(snrs) if snrs else "exact"
+            rows.append((f"worker {name}: worst stem SNR vs fp32 (dB)", worst))
+            rows.append((f"worker {name}: peak RSS (MB)", v["peak_rss_mb"]))
     memory = results.get("memory")
     if memory:
         label = f"peak RSS, {memory['track_s']:g} s track (MB)"
@@ -257,13 +344,17 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="only the 10-minute memory run")
     parser.add_argument("--memory-seconds", type=float, default=600.0)
     parser.add_argument("--with-demucs", action="store_true", help="memory run: demucs' peak too")
+    parser.add_argument(
+        "--variants",
+        help="only the CPU runtimes against the CLI, e.g. torch,onnx,compile (use --rounds 3+)",
+    )
     parser.add_argument("--model-repo", type=Path, help="real weights (default: random)")
     parser.add_argument("--batch", type=int, default=4, help="CUDA segments per batch")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
     args = parser.parse_args()
     device = pick_device("auto")
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results = {k: v for k, v in results.items() if k in ("run", "memory", "limits")}
+    results = {k: v for k, v in results.items() if k in ("run", "memory", "limits", "variants")}
     with tempfile.TemporaryDirectory(prefix="stembot-bench-") as tmp:
         work = Path(tmp)
         repo = args.model_repo or write_model_repo(work / "models", full_size=True)
@@ -277,6 +368,8 @@ def main() -> None:
         }
         if args.memory:
             results["memory"] = {**stamp, **memory_run(args, work, repo, device)}
+        elif args.variants:
+            results["variants"] = {**stamp, **variants_run(args, work, repo, device)}
         else:
             results["run"] = {**stamp, **main_run(args, work, repo, device)}
             limits = limits_entry()

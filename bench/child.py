@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import resource
 import sys
 import tempfile
@@ -27,6 +28,7 @@ import torch
 
 from shared.schemas import AudioFormat
 from worker.audio import decode, encode_stems
+from worker.cpu_runtime import Runtime, prepare
 from worker.separation import ModelCache, Tuning, cpu_threads, pick_device, separate_to_files
 from worker.staging import mix_staged
 
@@ -64,13 +66,17 @@ def run_worker(args: dict[str, Any]) -> dict[str, Any]:
     track = Path(args["track"])
     started = time.perf_counter()
     model = ModelCache(Path(args["repo"]), device).get(args.get("model", "htdemucs"))
+    runtime: Runtime = args.get("runtime", "torch") if device == "cpu" else "torch"
+    built = prepare(model, runtime) if runtime != "torch" else True  # as on_startup does
     loaded = time.perf_counter()
     wav = decode(track, model.samplerate, model.audio_channels, src_channels=2, demuxer="mp3")
     decoded = time.perf_counter()
     tuning = Tuning(
         batch=args.get("batch", 1) if device == "cuda" else 1,
         precision=args.get("precision", "fp32") if device == "cuda" else "fp32",
+        cpu_runtime=runtime,
     )
+    random.seed(args.get("seed", 0))  # the same shift in every variant, for their deviation
     timer = ForwardTimer(model)
     with tempfile.TemporaryDirectory(prefix="stembot-bench-") as tmp:
         stems = separate_to_files(
@@ -85,16 +91,25 @@ def run_worker(args: dict[str, Any]) -> dict[str, Any]:
         )
         separated = time.perf_counter()
         del wav
+        if args.get("stems_out"):  # for the deviation between variants (bench --variants)
+            torch.save(
+                {name: torch.cat([b.t() for b in f.frames()], 1) for name, f in stems.items()},
+                args["stems_out"],
+            )
         out = Path(tmp) / "out"
         out.mkdir()
         encode_stems(mix_staged(stems, "all"), out, AudioFormat.MP3, model.samplerate)
         encoded = time.perf_counter()
     return {
         "device": device,
+        "runtime": runtime if built else "torch",
         "load_s": round(loaded - started, 3),
         "decode_s": round(decoded - loaded, 3),
         "separate_s": round(separated - decoded, 3),
-        "outside_model_s": round(separated - decoded - timer.total, 3),
+        # (the hooks see demucs' own forward only: not timed through another runtime)
+        "outside_model_s": round(separated - decoded - timer.total, 3)
+        if runtime == "torch"
+        else None,
         "encode_s": round(encoded - separated, 3),
         "file_s": round(encoded - loaded, 3),
         "peak_rss_mb": peak_rss_mb(),
@@ -133,10 +148,10 @@ async def run_service(args: dict[str, Any]) -> dict[str, Any]:
     from arq.connections import RedisSettings, create_pool
 
     from shared.config import Settings
+    from shared.core import Core
     from shared.intake import build_options
     from shared.redis_server import PrivateRedis
     from shared.storage import build_storage
-    from tests.support.service import Service
     from worker.main import build_worker
 
     work = Path(args["work"])
@@ -160,7 +175,7 @@ async def run_service(args: dict[str, Any]) -> dict[str, Any]:
             progress_interval_s=0.5,
         )
         task = asyncio.create_task(worker.async_run())
-        svc = Service(settings, redis, storage, worker, settings.storage.public_url)
+        svc = _Submitter(Core(redis, storage, settings), redis)
         options = build_options(settings)
         try:
             # a short track warms the worker up (model loaded, threads started): not counted
@@ -189,6 +204,42 @@ async def run_service(args: dict[str, Any]) -> dict[str, Any]:
         "peak_rss_mb": peak_rss_mb(),
         "peak_gpu_mb": peak_gpu_mb(),
     }
+
+
+class _Submitter:
+    """Songs through the core (as the CLI sends them), each followed on its own stream."""
+
+    def __init__(self, core: Any, redis: Any) -> None:
+        self.core, self.redis = core, redis
+
+    async def submit(self, path: Path, *, user: str, options: Any) -> tuple[Any, str]:
+        from shared.core import Upload
+        from shared.intake import file_chunks
+        from shared.schemas import LocalReply
+
+        stream = f"bench:events:{uuid.uuid4().hex}"
+        accepted = await self.core.submit(
+            None,
+            Upload(file_chunks(path), path.name),
+            options,
+            LocalReply(frontend="bench"),
+            user_id=f"bench:{user}",
+            reply_to=stream,
+        )
+        return accepted, stream
+
+    async def events_until_final(self, stream: str, timeout_s: float) -> list[Any]:
+        from shared import events
+
+        seen: list[Any] = []
+        last = "0"
+        async with asyncio.timeout(timeout_s):
+            while not seen or not seen[-1].state.final:
+                for _, entries in await self.redis.xread({stream: last}, block=500):
+                    for entry_id, fields in entries:
+                        last = entry_id.decode()
+                        seen.append(events.decode_entry(fields))
+        return seen
 
 
 async def _one(svc: Any, track: Path, user: str, options: Any) -> tuple[float, dict[str, float]]:

@@ -101,7 +101,7 @@ class SeparationSettings(BaseSettings):
         "affinity and cgroup quota, not the host's count).",
     )
     cpu_runtime: Literal["torch", "onnx", "compile"] = Field(
-        default="onnx",
+        default="torch",
         description="CPU: what runs HTDemucs' real-valued middle (encoders, transformer, "
         "decoders) for each segment: `onnx` (exported once per model at start-up, run by ONNX "
         "Runtime in fp32), `compile` (torch.compile, minutes to compile, needs a C compiler) "

@@ -11,9 +11,11 @@ import torch
 from arq import Worker
 from arq.connections import ArqRedis
 
+from shared import keys
 from shared.config import Settings
 from shared.errors import ModelUnavailable
 from shared.storage import build_storage
+from worker.cpu_runtime import prepare
 from worker.download import download, download_timeout_s
 from worker.models import ModelSource, no_model_hint
 from worker.pipeline import JobRun, WorkerDeps
@@ -67,6 +69,9 @@ def build_worker(
             raise WorkerStartupError(
                 no_model_hint(sep.default_model, sep.model_repo, exc.__cause__)
             ) from None
+        if device == "cpu" and sep.cpu_runtime != "torch":
+            # the ONNX export (or compilation) of the default model now, not in the first job
+            await asyncio.to_thread(prepare, models.get(sep.default_model), sep.cpu_runtime)
         ctx["deps"] = WorkerDeps(
             settings=settings,
             redis=redis,
@@ -166,7 +171,7 @@ def _arq_worker(
         max_tries=max_tries + 1,
         allow_abort_jobs=True,
         health_check_interval=30,
-        health_check_key=f"{queue}:health-check",
+        health_check_key=keys.health_check(queue),
         poll_delay=0.2,
         job_completion_wait=0,
     )

@@ -17,7 +17,8 @@ This module does the same arithmetic, in the same order, per output position:
 
 The random shift offsets are drawn from ``random`` at the same points as demucs draws them, so
 a seeded run equals demucs' own. On CUDA, several segments can go through the model in one
-batch (``Plan.batch``); reduced precision is worker.precision's business.
+batch (``Plan.batch``); reduced precision is worker.precision's business, and on the CPU the
+model call itself may run through ONNX Runtime or torch.compile (worker.cpu_runtime).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ import torch
 from demucs.apply import BagOfModels
 from demucs.htdemucs import HTDemucs
 from demucs.utils import center_trim
+
+from worker.cpu_runtime import Runtime, segment_call
 
 Precision = Literal["fp32", "fp16", "bf16"]
 
@@ -53,6 +56,8 @@ class Plan:
     segment: float | None = None
     batch: int = 1
     precision: Precision = "fp32"
+    #: CPU: what runs each segment's model call (worker.cpu_runtime); "torch" elsewhere.
+    runtime: Runtime = "torch"
 
 
 def parts_of(model: Any) -> list[Any]:
@@ -262,7 +267,8 @@ class _Runner:
         return x
 
     def _forward(self, model: Any, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = model(x.to(self.device))
+        call = model if self.plan.device != "cpu" else segment_call(model, self.plan.runtime)
+        out: torch.Tensor = call(x.to(self.device))
         return out
 
     @staticmethod

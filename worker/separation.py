@@ -26,6 +26,7 @@ from demucs.repo import ModelLoadingError
 
 from shared.config import SeparationSettings
 from shared.errors import Cancelled, ModelUnavailable, OutOfMemory
+from worker.cpu_runtime import Runtime
 from worker.memory import is_out_of_memory, memory_cap, release
 from worker.models import ModelSource
 from worker.overlap_add import Plan, Precision, apply, parts_of, segment_count
@@ -119,6 +120,8 @@ class Tuning:
     cpu_fallback: bool = False
     #: CPU: how much memory (MiB) a separation may add to the process; None: no cap.
     job_memory_mb: int | None = None
+    #: CPU: what runs each segment's model call (worker.cpu_runtime).
+    cpu_runtime: Runtime = "torch"
 
     @classmethod
     def for_device(cls, settings: SeparationSettings, device: str) -> Tuning:
@@ -128,7 +131,7 @@ class Tuning:
                 precision=settings.cuda_precision,
                 cpu_fallback=settings.oom_cpu_fallback,
             )
-        return cls(job_memory_mb=settings.job_memory_mb)
+        return cls(job_memory_mb=settings.job_memory_mb, cpu_runtime=settings.cpu_runtime)
 
 
 class _Progress:
@@ -165,15 +168,16 @@ class _Progress:
 def attempts(model: Any, device: str, segment: float | None, tuning: Tuning) -> list[Plan]:
     """The out-of-memory ladder: as configured, one segment per pass, a shorter segment,
     then the CPU (when allowed)."""
-    plans = [Plan(device, segment, tuning.batch, tuning.precision)]
+    runtime = tuning.cpu_runtime if device == "cpu" else "torch"
+    plans = [Plan(device, segment, tuning.batch, tuning.precision, runtime)]
     if tuning.batch > 1:
-        plans.append(Plan(device, segment, 1, tuning.precision))
+        plans.append(Plan(device, segment, 1, tuning.precision, runtime))
     parts = parts_of(model)
     # HTDemucs pads every segment to the length it was trained on, so a shorter one saves
     # nothing there; the other architectures' memory follows the segment length.
     if not all(isinstance(p, HTDemucs) for p in parts):
         current = segment if segment is not None else min(float(p.segment) for p in parts)
-        plans.append(Plan(device, current / 2, 1, tuning.precision))
+        plans.append(Plan(device, current / 2, 1, tuning.precision, runtime))
     if device != "cpu" and tuning.cpu_fallback:
         plans.append(Plan("cpu", segment, 1, "fp32"))
     return plans
