@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import ClassVar, Generic, Protocol, Self, TypeVar, cast
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
@@ -55,15 +55,31 @@ class Target(Protocol):
 
 
 T = TypeVar("T", bound=Target)
-R = TypeVar("R", bound=BaseModel)
 
 
-def status_of(status: type[R], request: JobRequest) -> R | None:
-    """A platform's status of a request made on it: the request's typed reply target, with
-    the request's id (None for a request of another frontend)."""
-    if request.reply.frontend != status.model_fields["frontend"].default:
-        return None
-    return status.model_validate({**request.reply.model_dump(), "request_id": request.request_id})
+class Status(BaseModel):
+    """A request's status message: a platform's reply model (shared.schemas) with the
+    request's id, e.g. ``class Status(TelegramReply, delivery.Status)``."""
+
+    request_id: str = ""
+    #: the reply field that names the chat (the message is ``message_id``)
+    chat_field: ClassVar[str]
+
+    @property
+    def chat(self) -> Hashable:
+        return cast(Hashable, getattr(self, self.chat_field))
+
+    @property
+    def message(self) -> Hashable:
+        return cast(Hashable, getattr(self, "message_id"))  # noqa: B009
+
+    @classmethod
+    def of(cls, request: JobRequest) -> Self | None:
+        """The status of a request made on this platform (None for another frontend's)."""
+        if request.reply.frontend != cls.model_fields["frontend"].default:
+            return None
+        reply = request.reply.model_dump()
+        return cls.model_validate({**reply, "request_id": request.request_id})
 
 
 class Parts:

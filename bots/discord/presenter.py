@@ -13,12 +13,13 @@ import datetime as dt
 import io
 import logging
 import secrets
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import discord
 
-from bots.delivery import Parts, status_of, stream_of
+from bots import delivery
+from bots.delivery import Parts, stream_of
 from bots.discord.render import cancel_view, final_embed, progress_embed
 from bots.discord.settings import DiscordSettings
 from shared.config import Settings
@@ -40,22 +41,10 @@ DEFAULT_UPLOAD_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 UNSTATED_RATE_LIMIT_S = 60.0
 
 
-class Status(DiscordReply):
-    """A request's status message, and who it is for: its reply target, with its id."""
+class Status(DiscordReply, delivery.Status):
+    """A Discord request's status message: the interaction's original response."""
 
-    request_id: str = ""
-
-    @property
-    def chat(self) -> int:
-        return self.channel_id
-
-    @property
-    def message(self) -> int:
-        return self.message_id
-
-    @classmethod
-    def of(cls, request: JobRequest) -> Status | None:
-        return status_of(cls, request)
+    chat_field: ClassVar[str] = "channel_id"
 
 
 class DiscordPresenter:

@@ -4,10 +4,13 @@ message the bot edits; at the end each stem that fits Telegram's upload limit fo
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from redis.asyncio import Redis
 from telegram.error import NetworkError, RetryAfter
 
-from bots.delivery import Delivery, Parts, status_of, stream_of
+from bots import delivery
+from bots.delivery import Delivery, Parts, stream_of
 from bots.telegram.messenger import Messenger, seconds_of
 from bots.telegram.render import cancel_markup, final_text, progress_text
 from bots.telegram.settings import TelegramSettings
@@ -19,25 +22,10 @@ STREAM = stream_of(PLATFORM)
 GROUP = PLATFORM  # bots.delivery reads a platform's stream in a group of its name
 
 
-class Status(TelegramReply):
-    """A request's status message, and who it is for: its reply target, with its id."""
+class Status(TelegramReply, delivery.Status):
+    """A Telegram request's status message: a chat message the bot edits."""
 
-    request_id: str = ""
-
-    @property
-    def chat(self) -> int:
-        return self.chat_id
-
-    @property
-    def message(self) -> int:
-        return self.message_id
-
-    def reply(self) -> TelegramReply:
-        return TelegramReply.model_validate(self.model_dump(exclude={"request_id"}))
-
-    @classmethod
-    def of(cls, request: JobRequest) -> Status | None:
-        return status_of(cls, request)
+    chat_field: ClassVar[str] = "chat_id"
 
 
 class TelegramPresenter:
