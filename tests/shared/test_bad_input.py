@@ -43,6 +43,7 @@ from tests.support.audio import make_audio
 from tests.support.hostile_files import HOSTILE, Canary, canary, write_hostile
 from tests.support.redirecting_youtube import InternalService, RedirectingYouTube
 from tests.support.service import Service, running_service
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -142,8 +143,13 @@ async def assert_clean(svc: Service) -> None:
     """Nothing temporary kept, nothing waiting in a queue, no run left unfinished."""
     assert svc.tmp_leftovers() == []
     assert svc.uploads() == []
-    for queue in (svc.settings.redis.queue_name, svc.settings.redis.download_queue_name):
-        assert await jobs.waiting_arq_ids(svc.redis, queue) == []
+    queues = (svc.settings.redis.queue_name, svc.settings.redis.download_queue_name)
+
+    async def drained() -> bool:
+        return all([await jobs.waiting_arq_ids(svc.redis, queue) == [] for queue in queues])
+
+    # arq takes a finished run off its queue just after the run published its final event
+    await until(drained, timeout_s=10, what="the queues to drain")
     async for key in svc.redis.scan_iter(match="stembot:job:*"):
         assert not key.endswith(b":requests"), f"requests still waiting: {key!r}"
         assert await svc.redis.hget(key, "state") in (b"done", b"failed", b"cancelled")
@@ -215,8 +221,9 @@ async def test_upload(
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def bait(root: Path) -> AsyncIterator[Canary]:
-    async with canary(root / f"canary-{uuid.uuid4().hex[:8]}") as found:
+async def bait(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Canary]:
+    """The canary song, outside the service's folders (which tests list)."""
+    async with canary(tmp_path_factory.mktemp("canary")) as found:
         yield found
 
 
