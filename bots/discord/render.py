@@ -12,7 +12,6 @@ from shared.models import CATALOGUE, SIX_STEM_MODEL
 from shared.schemas import JobResult, JobState, ProgressEvent, StemMode
 
 BAR_WIDTH = 16
-MB = 1024 * 1024
 BLURPLE = 0x5865F2
 GREEN = 0x57F287
 RED = 0xED4245
