@@ -14,7 +14,7 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_FIND_LINKS ?= $(TORCH_CPU_INDEX)/torch/
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install system-deps lint lock types test bench run run-demo faults clean
+.PHONY: install system-deps lint lock types test bench run run-demo faults clean messages
 
 install: system-deps $(VENV)/.installed
 
@@ -81,6 +81,10 @@ test: install lint types
 # Process faults only (worker killed/stopped, Redis restarted, cancel): real processes.
 faults: install
 	$(PY) -m pytest -q -m faults
+
+# The language catalogues after texts changed in the code: extract, merge, fill English.
+messages: install
+	$(PY) -m shared.i18n.catalogs
 
 bench: install
 	$(PY) -m bench

@@ -26,18 +26,20 @@ from redis.asyncio import Redis
 
 from shared import gate, jobs, keys, limits, stats
 from shared.config import Settings
-from shared.errors import InvalidOption, StembotError
+from shared.errors import InvalidOption, Params, StembotError
+from shared.i18n import N_, Texts
 from shared.schemas import JobRequest
 
 Source = Literal["default", "global", "scope"]
 Reason = Literal["not_admin", "global", "in_progress"]
 
-#: English fallbacks; each platform has its own wording for these (by ``reason``).
+#: What each refusal says (a platform may word its own, by ``reason``).
 REASONS: dict[Reason, str] = {
-    "not_admin": "Only admins can do that.",
-    "global": "Only the bot's admins can act on the global limits, bans and stats.",
-    "in_progress": "You have songs in progress: cancel them or wait until they are done, "
-    "then try again.",
+    "not_admin": N_("Only admins can do that."),
+    "global": N_("Only the bot's admins can act on the global limits, bans and stats."),
+    "in_progress": N_(
+        "You have songs in progress: cancel them or wait until they are done, then try again."
+    ),
 }
 #: How far back an admin can look.
 MAX_DAYS = stats.KEEP_DAYS
@@ -50,8 +52,12 @@ class NotAllowed(StembotError):
     code = "not_allowed"
 
     def __init__(self, reason: Reason) -> None:
-        super().__init__(REASONS[reason])
         self.reason: Reason = reason
+        super().__init__(reason=reason)
+
+    @classmethod
+    def render(cls, t: Texts, params: Params) -> str:
+        return t._(REASONS.get(params.get("reason"), REASONS["not_admin"]))  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)
@@ -274,7 +280,11 @@ def parse_days(raw: str | int | None, default: int = 7) -> int:
     text = str(raw).strip()
     if text.isdigit() and 1 <= int(text) <= MAX_DAYS:
         return int(text)
-    raise InvalidOption(f"days must be a whole number from 1 to {MAX_DAYS}; got {str(raw)!r}.")
+    raise InvalidOption(
+        N_("days must be a whole number from 1 to {maximum}; got {raw}."),
+        maximum=MAX_DAYS,
+        raw=repr(str(raw)),
+    )
 
 
 async def day_stats(

@@ -1,14 +1,22 @@
-"""Domain errors. Each carries a stable ``code`` and the text a user should read.
+"""Domain errors. Each carries a stable ``code``, the values its text needs (``params``) and
+that text, written once here and translated in the catalogues (shared.i18n).
 
-Frontends turn these into platform messages in one place; the worker puts ``code`` and
-``user_message`` into the failure event. User-facing wording lives here and nowhere else.
+Frontends render an error in the user's language with :meth:`StembotError.message` (an
+exception) or :func:`render` (a code and params from a progress event); the worker puts
+``code`` and ``params`` into the failure event, so each language renders the message itself.
+``user_message`` is the English text (logs, the CLI). User-facing wording lives here.
 """
 
 from __future__ import annotations
 
 import secrets
+from typing import ClassVar
 
 from shared.formatting import clock
+from shared.i18n import ENGLISH, N_, Texts
+
+#: What an error's text is filled in with: plain JSON values (they travel in events).
+Params = dict[str, str | int | float]
 
 
 class StembotError(Exception):
@@ -17,60 +25,116 @@ class StembotError(Exception):
     code = "internal"
     #: True when retrying the same job later may succeed (network, throttling).
     transient = False
+    #: The English text, a catalogue message id with ``{params}``.
+    text: ClassVar[str] = N_("Something went wrong on our side. Please try again in a few minutes.")
 
-    def __init__(self, user_message: str, *, detail: str | None = None) -> None:
-        super().__init__(detail or user_message)
-        self.user_message = user_message
+    def __init__(self, *, detail: str | None = None, **params: str | int | float | None) -> None:
+        self.params: Params = {k: v for k, v in params.items() if v is not None}
+        super().__init__(detail or self.user_message)
+
+    @property
+    def user_message(self) -> str:
+        """The text in English."""
+        return self.message(ENGLISH)
+
+    def message(self, t: Texts) -> str:
+        """The text in ``t``'s language."""
+        return type(self).render(t, self.params)
+
+    @classmethod
+    def render(cls, t: Texts, params: Params) -> str:
+        return t._(cls.text, **params)
+
+
+def _classes(base: type[StembotError]) -> list[type[StembotError]]:
+    found = [base]
+    for sub in base.__subclasses__():
+        found.extend(_classes(sub))
+    return found
+
+
+def render(t: Texts, code: str | None, params: Params | None, fallback: str | None = None) -> str:
+    """The text of a failure known by its ``code`` and ``params`` (a progress event's), in
+    ``t``'s language; ``fallback`` (or the generic text) when the code or params do not fit."""
+    for cls in reversed(_classes(StembotError)):  # InternalError before the base's "internal"
+        if cls.code == code or (cls.code == "limit" and (code or "").startswith("limit_")):
+            try:
+                return cls.render(t, params or {})
+            except (KeyError, IndexError, ValueError):
+                break
+    return fallback or t._(StembotError.text)
 
 
 # --- the request itself ------------------------------------------------------------------
 
 
 class InvalidOption(StembotError):
+    """A value the user or an admin chose that does not exist or is out of range. ``text``
+    is one of the catalogue's messages (marked with ``N_`` where it is written) with its
+    values, so it is translated where shown."""
+
     code = "invalid_option"
+    text = N_("That option does not exist. Choose another one with /settings.")
+
+    def __init__(self, text: str | None = None, **params: str | int | float) -> None:
+        self.params = {**params, **({"text": text} if text is not None else {})}
+        Exception.__init__(self, self.user_message)
+
+    @classmethod
+    def render(cls, t: Texts, params: Params) -> str:
+        values = dict(params)
+        text = values.pop("text", cls.text)
+        return t._(str(text), **values)
 
 
 class TooLarge(StembotError):
     code = "too_large"
+    text = N_(
+        "That file is too large. The limit is {limit_mb} MB: send a shorter or more "
+        "compressed file."
+    )
+    sized = N_(
+        "That file is too large ({size_mb} MB). The limit is {limit_mb} MB: send a shorter or "
+        "more compressed file."
+    )
 
     def __init__(self, limit_bytes: int, size_bytes: int | None = None) -> None:
-        limit_mb = limit_bytes / (1024 * 1024)
-        got = f" ({size_bytes / (1024 * 1024):.1f} MB)" if size_bytes else ""
-        super().__init__(
-            f"That file is too large{got}. The limit is {limit_mb:g} MB: "
-            "send a shorter or more compressed file."
-        )
+        mb = 1024 * 1024
+        size_mb = round(size_bytes / mb, 1) if size_bytes else None
+        super().__init__(limit_mb=limit_bytes / mb, size_mb=size_mb)
         self.limit_bytes = limit_bytes
+
+    @classmethod
+    def render(cls, t: Texts, params: Params) -> str:
+        values = {k: t.number(float(v), 1 if k == "size_mb" else 8) for k, v in params.items()}
+        return t._(cls.sized if "size_mb" in values else cls.text, **values)
 
 
 class EmptyFile(StembotError):
     code = "empty_file"
+    text = N_("That file is empty (0 bytes). Please send the audio file again.")
 
     def __init__(self) -> None:
-        super().__init__("That file is empty (0 bytes). Please send the audio file again.")
+        super().__init__()
 
 
 class NotAudio(StembotError):
     code = "not_audio"
+    text = N_(
+        "That file has no audio track I can use. Send an audio or video file "
+        "(mp3, m4a, ogg, opus, flac, wav, webm, mp4...)."
+    )
 
     def __init__(self, detail: str | None = None) -> None:
-        super().__init__(
-            "That file has no audio track I can use. Send an audio or video file "
-            "(mp3, m4a, ogg, opus, flac, wav, webm, mp4...).",
-            detail=detail,
-        )
+        super().__init__(detail=detail)
 
 
 class Archive(NotAudio):
     code = "archive"
-
-    def __init__(self, detail: str | None = None) -> None:
-        StembotError.__init__(
-            self,
-            "That's an archive (zip, rar, 7z, tar...), not an audio file. Unpack it and send "
-            "me the song inside.",
-            detail=detail,
-        )
+    text = N_(
+        "That's an archive (zip, rar, 7z, tar...), not an audio file. Unpack it and send "
+        "me the song inside."
+    )
 
 
 class ReferencesOtherFiles(NotAudio):
@@ -78,67 +142,64 @@ class ReferencesOtherFiles(NotAudio):
     or URLs it names (other users' uploads, the server's own files), so it is never opened."""
 
     code = "references_other_files"
-
-    def __init__(self, detail: str | None = None) -> None:
-        StembotError.__init__(
-            self,
-            "That file is a playlist or script that points to other files or links, not a song "
-            "itself. Send me the audio file itself (mp3, m4a, ogg, flac, wav...).",
-            detail=detail,
-        )
+    text = N_(
+        "That file is a playlist or script that points to other files or links, not a song "
+        "itself. Send me the audio file itself (mp3, m4a, ogg, flac, wav...)."
+    )
 
 
 class Unreadable(StembotError):
     code = "unreadable"
+    text = N_(
+        "I couldn't read that file: it looks damaged or isn't a format I know. "
+        "Try exporting it again as mp3 or wav."
+    )
 
     def __init__(self, detail: str | None = None) -> None:
-        super().__init__(
-            "I couldn't read that file: it looks damaged or isn't a format I know. "
-            "Try exporting it again as mp3 or wav.",
-            detail=detail,
-        )
+        super().__init__(detail=detail)
 
 
 class NoDuration(StembotError):
     """No samples, or only silence."""
 
     code = "zero_length"
+    text = N_("That audio is empty (no sound to split). Please send a real song.")
 
     def __init__(self, detail: str | None = None) -> None:
-        super().__init__(
-            "That audio is empty (no sound to split). Please send a real song.", detail=detail
-        )
+        super().__init__(detail=detail)
 
 
 class TooManyChannels(StembotError):
     code = "too_many_channels"
+    text = N_(
+        "That file has {channels} audio channels; I can split at most {limit} "
+        "(mono, stereo or surround). Export a stereo mix and send that."
+    )
 
     def __init__(self, channels: int, limit: int) -> None:
-        super().__init__(
-            f"That file has {channels} audio channels; I can split at most {limit} "
-            "(mono, stereo or surround). Export a stereo mix and send that."
-        )
+        super().__init__(channels=channels, limit=limit)
         self.channels = channels
         self.limit = limit
 
 
 class TooLong(StembotError):
     code = "too_long"
+    text = N_(
+        "That track is {duration} long; the limit is {limit}. Send a shorter cut of the song."
+    )
 
     def __init__(self, duration_s: float, limit_s: int) -> None:
-        super().__init__(
-            f"That track is {clock(duration_s)} long; the limit is {clock(limit_s)}. "
-            "Send a shorter cut of the song."
-        )
+        super().__init__(duration=clock(duration_s), limit=clock(limit_s))
         self.duration_s = duration_s
         self.limit_s = limit_s
 
 
 class SourceGone(StembotError):
     code = "source_gone"
+    text = N_("The file for this job is no longer available. Please send it again.")
 
     def __init__(self) -> None:
-        super().__init__("The file for this job is no longer available. Please send it again.")
+        super().__init__()
 
 
 # --- while working -----------------------------------------------------------------------
@@ -146,213 +207,185 @@ class SourceGone(StembotError):
 
 class Cancelled(StembotError):
     code = "cancelled"
+    text = N_("Cancelled. Nothing was kept.")
 
     def __init__(self) -> None:
-        super().__init__("Cancelled. Nothing was kept.")
+        super().__init__()
 
 
 class TimedOut(StembotError):
     code = "timed_out"
+    text = N_("This job took too long and was stopped. Please try again later.")
 
     def __init__(self) -> None:
-        super().__init__("This job took too long and was stopped. Please try again later.")
+        super().__init__()
 
 
 class ModelUnavailable(StembotError):
     code = "model_unavailable"
+    text = N_("The model {model} isn't available on this server right now. Try the default model.")
 
     def __init__(self, model: str) -> None:
-        super().__init__(
-            f"The model {model!r} isn't available on this server right now. Try the default model."
-        )
+        super().__init__(model=model)
 
 
 class OutOfMemory(StembotError):
     """A separation ran out of memory on every rung of the worker's retry ladder."""
 
     code = "out_of_memory"
+    text = N_(
+        "This track needs more memory than the server has free right now, even in "
+        "smaller pieces. Try a shorter track or cut, or try again later."
+    )
 
     def __init__(self, detail: str | None = None) -> None:
-        super().__init__(
-            "This track needs more memory than the server has free right now, even in "
-            "smaller pieces. Try a shorter track or cut, or try again later.",
-            detail=detail,
-        )
+        super().__init__(detail=detail)
 
 
 class InternalError(StembotError):
     """An unexpected failure; the user gets a short reference to quote to the operator."""
 
     code = "internal"
+    text = N_(
+        "Something went wrong on our side (reference {reference}). "
+        "Please try again in a few minutes."
+    )
 
     def __init__(self, reference: str | None = None) -> None:
         self.reference = reference or secrets.token_hex(4)
-        super().__init__(
-            f"Something went wrong on our side (reference {self.reference}). "
-            "Please try again in a few minutes."
-        )
+        super().__init__(reference=self.reference)
 
 
 class ServiceUnavailable(StembotError):
     code = "unavailable"
     transient = True
+    text = N_("The service is busy or restarting. Please try again in a minute.")
 
     def __init__(self) -> None:
-        super().__init__("The service is busy or restarting. Please try again in a minute.")
+        super().__init__()
 
 
 # --- YouTube links -----------------------------------------------------------------------
 # Checked before anything is downloaded (shared.youtube parses the link, worker.youtube reads
 # the video's metadata). A too long video is TooLong, a too large audio stream TooLarge.
 
-_SEND_FILE = "send the audio file instead"
+
+class _Link(StembotError):
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail=detail)
 
 
-class NotAUrl(StembotError):
+class NotAUrl(_Link):
     code = "not_a_url"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "That doesn't look like a link. Send a YouTube video link "
-            "(youtube.com/watch?v=... or youtu.be/...) or an audio file."
-        )
+    text = N_(
+        "That doesn't look like a link. Send a YouTube video link "
+        "(youtube.com/watch?v=... or youtu.be/...) or an audio file."
+    )
 
 
-class UnsupportedSite(StembotError):
+class UnsupportedSite(_Link):
     code = "unsupported_site"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "I can only fetch songs from YouTube links. For any other site, "
-            "download the audio yourself and send me the file."
-        )
+    text = N_(
+        "I can only fetch songs from YouTube links. For any other site, "
+        "download the audio yourself and send me the file."
+    )
 
 
-class UnsafeUrl(StembotError):
+class UnsafeUrl(_Link):
     code = "unsafe_url"
-
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(
-            "I can't open that link. Send a plain https://www.youtube.com/... or "
-            "https://youtu.be/... link, without a password, port or IP address in it.",
-            detail=detail,
-        )
+    text = N_(
+        "I can't open that link. Send a plain https://www.youtube.com/... or "
+        "https://youtu.be/... link, without a password, port or IP address in it."
+    )
 
 
-class NotAVideoLink(StembotError):
+class NotAVideoLink(_Link):
     code = "not_a_video"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "That YouTube link doesn't lead to a video, or it is cut off. Open the video, "
-            "use Share, then Copy link, and send me that link."
-        )
+    text = N_(
+        "That YouTube link doesn't lead to a video, or it is cut off. Open the video, "
+        "use Share, then Copy link, and send me that link."
+    )
 
 
-class PlaylistLink(StembotError):
+class PlaylistLink(_Link):
     code = "playlist_link"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "That's a link to a playlist or a channel, not to one video. Open the song "
-            "you want and send me the link of that one video."
-        )
+    text = N_(
+        "That's a link to a playlist or a channel, not to one video. Open the song "
+        "you want and send me the link of that one video."
+    )
 
 
-class LiveStream(StembotError):
+class LiveStream(_Link):
     code = "live_stream"
-
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(
-            "That's a live stream or a premiere that hasn't finished yet, so its length "
-            "isn't known. Send the link again once the full video is up.",
-            detail=detail,
-        )
+    text = N_(
+        "That's a live stream or a premiere that hasn't finished yet, so its length "
+        "isn't known. Send the link again once the full video is up."
+    )
 
 
-class PrivateVideo(StembotError):
+class PrivateVideo(_Link):
     code = "private_video"
-
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(
-            "That video is private or only for some viewers (channel members, Premium), "
-            f"so I can't get it. Ask for a public link, or {_SEND_FILE}.",
-            detail=detail,
-        )
+    text = N_(
+        "That video is private or only for some viewers (channel members, Premium), "
+        "so I can't get it. Ask for a public link, or send the audio file instead."
+    )
 
 
-class VideoUnavailable(StembotError):
+class VideoUnavailable(_Link):
     code = "video_unavailable"
-
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(
-            "That video isn't available on YouTube: it was removed, or the link is wrong. "
-            f"Check the link, or {_SEND_FILE}.",
-            detail=detail,
-        )
+    text = N_(
+        "That video isn't available on YouTube: it was removed, or the link is wrong. "
+        "Check the link, or send the audio file instead."
+    )
 
 
-class AgeRestricted(StembotError):
+class AgeRestricted(_Link):
     code = "age_restricted"
-
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(
-            "That video is age-restricted: YouTube only plays it for signed-in adults, "
-            f"so I can't get it. Please {_SEND_FILE}.",
-            detail=detail,
-        )
+    text = N_(
+        "That video is age-restricted: YouTube only plays it for signed-in adults, "
+        "so I can't get it. Please send the audio file instead."
+    )
 
 
-class RegionBlocked(StembotError):
+class RegionBlocked(_Link):
     code = "region_blocked"
-
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(
-            "That video is blocked in the country this server is in, so I can't get it. "
-            f"Please {_SEND_FILE}.",
-            detail=detail,
-        )
+    text = N_(
+        "That video is blocked in the country this server is in, so I can't get it. "
+        "Please send the audio file instead."
+    )
 
 
-class BotCheck(StembotError):
+class BotCheck(_Link):
     """YouTube wants the server to sign in ("confirm you're not a bot"); operators can fix it
     with a cookies file or a proxy. Retrying at once would only make it worse."""
 
     code = "youtube_blocked"
-
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(
-            "YouTube is blocking this server right now (it asks to prove we're not a bot), "
-            f"so I can't get videos from it. Please {_SEND_FILE}, or try the link later.",
-            detail=detail,
-        )
+    text = N_(
+        "YouTube is blocking this server right now (it asks to prove we're not a bot), "
+        "so I can't get videos from it. Please send the audio file instead, or try the link "
+        "later."
+    )
 
 
-class DownloadFailed(StembotError):
+class DownloadFailed(_Link):
     """Network trouble or YouTube throttling: worth retrying later."""
 
     code = "download_failed"
     transient = True
-
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(
-            "I couldn't download that video from YouTube (network trouble or YouTube is "
-            f"slowing us down). Please try again in a few minutes, or {_SEND_FILE}.",
-            detail=detail,
-        )
+    text = N_(
+        "I couldn't download that video from YouTube (network trouble or YouTube is "
+        "slowing us down). Please try again in a few minutes, or send the audio file instead."
+    )
 
 
-class YoutubeFailed(StembotError):
+class YoutubeFailed(_Link):
     """YouTube answered, but not with audio we can use (a format or site change on its side)."""
 
     code = "youtube_failed"
-
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(
-            "YouTube didn't give me the audio of that video (something changed on its side). "
-            f"Please {_SEND_FILE}, or try the link again later.",
-            detail=detail,
-        )
+    text = N_(
+        "YouTube didn't give me the audio of that video (something changed on its side). "
+        "Please send the audio file instead, or try the link again later."
+    )
 
 
 class MalformedRequest(StembotError):
@@ -360,10 +393,10 @@ class MalformedRequest(StembotError):
     client's mistake, answered 400 by the HTTP API."""
 
     code = "bad_request"
+    text = N_(
+        "The request body is malformed: send multipart/form-data with the audio in a part "
+        "named 'file', or a JSON object with a YouTube 'url'."
+    )
 
     def __init__(self, detail: str | None = None) -> None:
-        super().__init__(
-            "The request body is malformed: send multipart/form-data with the audio in a part "
-            "named 'file', or a JSON object with a YouTube 'url'.",
-            detail=detail,
-        )
+        super().__init__(detail=detail)

@@ -20,8 +20,9 @@ with the fields of :class:`shared.schemas.ProgressEvent`:
     progress 0-100 within ``downloading``/``separating``, else null;
 ``position``, ``eta_s``
     queue position (0 = next) and estimated seconds to the end, when known;
-``error_code``, ``error_message``
-    for ``failed``/``cancelled``: a stable code and the text to show the user;
+``error_code``, ``error_params``, ``error_message``
+    for ``failed``/``cancelled``: a stable code, the values its text needs (each language
+    renders it: shared.errors.render) and the English text (logs, the CLI);
 ``result``
     for ``done``: the :class:`shared.schemas.JobResult` with the signed links.
 

@@ -16,7 +16,8 @@ from redis.asyncio import Redis
 
 from shared import jobs, limits, metrics
 from shared.config import Settings
-from shared.errors import StembotError
+from shared.errors import Params, StembotError
+from shared.i18n import Texts
 from shared.schemas import LimitTicket, Source
 
 
@@ -26,10 +27,22 @@ class LimitReached(StembotError):
     code = "limit"
 
     def __init__(self, decision: limits.Decision) -> None:
-        super().__init__(limits.message(decision), detail=f"limit {decision.reason}")
         self.code = f"limit_{decision.reason}"
         self.decision = decision
         self.retry_after_s = decision.retry_after_s
+        values = {
+            "reason": decision.reason,
+            "retry_after_s": decision.retry_after_s,
+            "limit": decision.limit,
+            "used": decision.used,
+            "requested": decision.requested,
+        }
+        params = {k: v for k, v in values.items() if v is not None}
+        super().__init__(detail=f"limit {decision.reason}", **params)
+
+    @classmethod
+    def render(cls, t: Texts, params: Params) -> str:
+        return limits.message(limits.Decision(False, **params), t)  # type: ignore[arg-type]
 
 
 def defaults(settings: Settings) -> limits.Limits:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from shared.errors import InvalidOption
+from shared.i18n import N_
 from shared.models import MODEL_SOURCES, MODELS
 
 
@@ -59,12 +60,16 @@ class JobOptions(BaseModel):
     def model_post_init(self, _context: Any) -> None:
         if self.model not in MODELS:
             raise InvalidOption(
-                f"Unknown model {self.model!r}. Choose one of: {', '.join(MODELS)}."
+                N_("Unknown model {model}. Choose one of: {models}."),
+                model=repr(self.model),
+                models=", ".join(MODELS),
             )
         if self.stems != "all" and self.stems not in MODEL_SOURCES[self.model]:
             raise InvalidOption(
-                f"The model {self.model} has no {self.stems!r} stem. "
-                f"Choose one of: {', '.join(MODEL_SOURCES[self.model])}."
+                N_("The model {model} has no {stem} stem. Choose one of: {stems}."),
+                model=self.model,
+                stem=repr(self.stems),
+                stems=", ".join(MODEL_SOURCES[self.model]),
             )
 
     def output_stems(self) -> list[str]:
@@ -130,6 +135,8 @@ class DiscordReply(BaseModel):
     message_id: int
     user_id: int
     guild_id: int | None = None
+    #: the language the requester's messages are in (shared.i18n, from interaction.locale)
+    lang: str = "en"
     title: str
     #: the options line shown under the title
     options: str = ""
@@ -258,6 +265,9 @@ class ProgressEvent(BaseModel):
     position: int | None = None
     eta_s: float | None = None
     error_code: str | None = None
+    #: the English text (logs, the CLI)
     error_message: str | None = None
+    #: what the error's text is filled in with: each language renders it (shared.errors.render)
+    error_params: dict[str, str | int | float] = Field(default_factory=dict)
     result: JobResult | None = None
     ts: float = Field(default_factory=time.time)

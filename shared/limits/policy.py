@@ -97,7 +97,8 @@ def known(key: str) -> KeySpec:
     """The spec of a limit; InvalidOption naming the known ones."""
     spec = KEYS.get(key)
     if spec is None:
-        raise InvalidOption(texts.unknown_limit(key, list(KEYS)))
+        text, values = texts.unknown_limit(key, list(KEYS))
+        raise InvalidOption(text, **values)
     return spec
 
 
@@ -109,7 +110,8 @@ def parse_value(key: str, raw: str) -> int:
         value = int(text)
         if spec.minimum <= value <= spec.maximum:
             return value
-    raise InvalidOption(texts.out_of_range(key, spec, raw))
+    text, values = texts.out_of_range(key, spec, raw)
+    raise InvalidOption(text, **values)
 
 
 def _merge(base: dict[str, int], raw: dict[bytes, bytes]) -> None:
