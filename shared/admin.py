@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 from shared import gate, jobs, keys, limits, stats
 from shared.config import Settings
 from shared.errors import InvalidOption, Params, StembotError
-from shared.i18n import N_, Texts
+from shared.i18n import ENGLISH, N_, Texts
 from shared.schemas import JobRequest
 
 Source = Literal["default", "global", "scope"]
@@ -105,7 +105,7 @@ class LimitRow:
     @property
     def shown(self) -> str:
         unlimited = self.value == 0 and limits.KEYS[self.key].zero_unlimited
-        return "no limit" if unlimited else str(self.value)
+        return N_("no limit") if unlimited else str(self.value)  # shown with t._(...)
 
 
 @dataclass(frozen=True)
@@ -255,18 +255,29 @@ async def _entry(
     )
 
 
-def queue_line(entry: QueueEntry, hidden: str) -> str:
+#: A run's state as the admins' queue list shows it.
+STATES: dict[str, str] = {
+    "queued": N_("queued"),
+    "downloading": N_("downloading"),
+    "decoding": N_("reading"),
+    "separating": N_("separating"),
+    "encoding": N_("encoding"),
+}
+
+
+def queue_line(entry: QueueEntry, hidden: str, t: Texts = ENGLISH) -> str:
     """ "#1 · queued · htdemucs · Song (2 waiting)"; ``hidden`` stands for another's title.
 
     Positions count within a queue: YouTube links wait for a download first.
     """
-    where = "running" if entry.position is None else f"#{entry.position + 1}"
-    state = entry.state
-    if entry.stage == "download" and state == "queued":
-        state = "queued for download"
-    if entry.percent is not None and state in ("downloading", "separating"):
-        state += f" {entry.percent:.0f}%"
-    waiting = f" ({entry.waiting} waiting)" if entry.waiting > 1 else ""
+    where = t._("running") if entry.position is None else f"#{entry.position + 1}"
+    if entry.stage == "download" and entry.state == "queued":
+        state = t._("queued for download")
+    else:
+        state = t._(STATES[entry.state]) if entry.state in STATES else entry.state
+    if entry.percent is not None and entry.state in ("downloading", "separating"):
+        state += f" {t.number(entry.percent)}%"
+    waiting = t.n_(" ({n} waiting)", " ({n} waiting)", entry.waiting) if entry.waiting > 1 else ""
     return f"{where} · {state} · {entry.model} · {entry.title or hidden}{waiting}"
 
 

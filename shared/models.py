@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.i18n import N_
+
 
 @dataclass(frozen=True)
 class Model:
@@ -23,13 +25,15 @@ FOUR = ("drums", "bass", "other", "vocals")
 CATALOGUE: dict[str, Model] = {
     m.name: m
     for m in (
-        Model("htdemucs", "htdemucs: fast, good (default)", FOUR),
-        Model("htdemucs_ft", "htdemucs_ft: best quality, about 4x slower", FOUR),
+        Model("htdemucs", N_("htdemucs: fast, good (default)"), FOUR),
+        Model("htdemucs_ft", N_("htdemucs_ft: best quality, about 4x slower"), FOUR),
         Model(
-            "htdemucs_6s", "htdemucs_6s: 6 stems incl. guitar and piano", (*FOUR, "guitar", "piano")
+            "htdemucs_6s",
+            N_("htdemucs_6s: 6 stems incl. guitar and piano"),
+            (*FOUR, "guitar", "piano"),
         ),
-        Model("hdemucs_mmi", "hdemucs_mmi: older hybrid model", FOUR),
-        Model("mdx_extra_q", "mdx_extra_q: small quantized model", FOUR),
+        Model("hdemucs_mmi", N_("hdemucs_mmi: older hybrid model"), FOUR),
+        Model("mdx_extra_q", N_("mdx_extra_q: small quantized model"), FOUR),
     )
 }
 #: Model names, the default first.

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from shared import keys
 from shared.errors import InvalidOption
+from shared.i18n import N_
 from shared.limits import texts
 from shared.lua import LuaScript
 
@@ -36,10 +37,12 @@ class KeySpec:
 
 
 KEYS: dict[str, KeySpec] = {
-    "jobs_per_hour": KeySpec(0, 1000, 5, "songs a user can start per hour", True),
-    "active_jobs": KeySpec(1, 100, 1, "songs a user can have in progress at once"),
-    "daily_minutes": KeySpec(0, 100000, 60, "minutes of audio a user can send per UTC day", True),
-    "queue_cap": KeySpec(1, 10000, 50, "songs waiting or running, all users together"),
+    "jobs_per_hour": KeySpec(0, 1000, 5, N_("songs a user can start per hour"), True),
+    "active_jobs": KeySpec(1, 100, 1, N_("songs a user can have in progress at once")),
+    "daily_minutes": KeySpec(
+        0, 100000, 60, N_("minutes of audio a user can send per UTC day"), True
+    ),
+    "queue_cap": KeySpec(1, 10000, 50, N_("songs waiting or running, all users together")),
 }
 
 
