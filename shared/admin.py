@@ -306,15 +306,35 @@ async def day_stats(
     return scope, await stats.recent(redis, days, scope)
 
 
-def stats_table(days: list[stats.Day]) -> str:
+def stats_table(days: list[stats.Day], t: Texts = ENGLISH) -> str:
     """Jobs by outcome and audio minutes per day, a total line, failures by reason."""
-    head = f"{'day':<10} {'done':>5} {'failed':>6} {'cancel':>6} {'minutes':>8}"
-    lines = [head]
+    heads = [
+        t.p_("stats column", "day"),
+        t.p_("stats column", "done"),
+        t.p_("stats column", "failed"),
+        t.p_("stats column", "cancel"),
+        t.p_("stats column", "minutes"),
+    ]
     total = stats.total(days)
-    for d in [*days, total]:
-        lines.append(f"{d.day:<10} {d.done:>5} {d.failed:>6} {d.cancelled:>6} {d.minutes:>8.1f}")
+    total_label = t.p_("stats row", "total")
+    rows = [
+        [d.day, str(d.done), str(d.failed), str(d.cancelled), t.fixed(d.minutes, 1)]
+        for d in [*days, total]
+    ]
+    rows[-1][0] = total_label
+    widths = [
+        max(least, *(len(row[i]) for row in [heads, *rows]))
+        for i, least in enumerate((10, 5, 6, 6, 8))
+    ]
+    lines = [
+        " ".join(
+            cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)
+        )
+        for row in [heads, *rows]
+    ]
     if total.failures:
-        lines.append("failures: " + ", ".join(f"{k} {n}" for k, n in total.failures.items()))
+        failures = ", ".join(f"{k} {n}" for k, n in total.failures.items())
+        lines.append(t._("failures: {failures}", failures=failures))
     return "\n".join(lines)
 
 
@@ -343,8 +363,16 @@ def audit_line(entry: limits.AuditEntry, *, with_scope: bool) -> str:
     return f"{at} {entry.actor} {what}{where}"
 
 
-def limits_table(view: LimitsView, here: str) -> str:
+def limits_table(view: LimitsView, here: str, t: Texts = ENGLISH) -> str:
     """One line per limit: key, value, where it comes from (``here`` names the scope)."""
-    labels = {"default": "default", "global": "global", "scope": here}
+    labels = {
+        "default": t.p_("limit source", "default"),
+        "global": t.p_("limit source", "global"),
+        "scope": here,
+    }
     width = max(len(k) for k in limits.KEYS)
-    return "\n".join(f"{r.key:<{width}} {r.shown:>8}  {labels[r.source]}" for r in view.rows)
+    values = {r.key: t._(r.shown) for r in view.rows}
+    shown = max(8, *(len(v) for v in values.values()))
+    return "\n".join(
+        f"{r.key:<{width}} {values[r.key]:>{shown}}  {labels[r.source]}" for r in view.rows
+    )

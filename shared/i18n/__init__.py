@@ -158,6 +158,11 @@ class Texts:
         fmt = "#,##0" + ("." + "#" * digits if digits else "")
         return format_decimal(value, format=fmt, locale=self.locale)
 
+    def fixed(self, value: float, digits: int = 1) -> str:
+        """A number with exactly ``digits`` after the decimal sign: 7.0 / 7,0."""
+        fmt = "#,##0" + ("." + "0" * digits if digits else "")
+        return format_decimal(value, format=fmt, locale=self.locale)
+
     def _units(self, *parts: tuple[int, str]) -> str:
         shown = [(n, unit) for n, unit in parts if n] or parts[-1:]
         return " ".join(self._unit(n, unit) for n, unit in shown)
