@@ -9,13 +9,15 @@ import discord
 
 from bots.discord.intake import cancel
 from bots.discord.render import cancel_button
+from shared.i18n import ENGLISH
 
 TEMPLATE = r"stembot:cancel:(?P<rid>[0-9a-f]{32})"
 
 
 class CancelButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=TEMPLATE):
     def __init__(self, request_id: str) -> None:
-        super().__init__(cancel_button(request_id))
+        # built from a press's custom id: its label is not shown again
+        super().__init__(cancel_button(ENGLISH, request_id))
         self.request_id = request_id
 
     @classmethod

@@ -18,11 +18,13 @@ import discord
 
 from bots.discord import render
 from bots.discord.deps import DiscordDeps, deps_of
+from bots.discord.language import texts_of
 from bots.discord.presenter import Status
 from shared import jobs
 from shared.core import MAYBE_MEDIA, Accepted, Link, Requester, Upload
 from shared.errors import InternalError, NotAudio, StembotError, TooLarge
 from shared.formatting import title_from_filename
+from shared.i18n import Texts
 from shared.intake import build_options
 from shared.schemas import DiscordReply, JobOptions, LimitTicket, StemMode
 from shared.youtube import find_url, find_youtube_url, parse_youtube_url
@@ -31,12 +33,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 16
 #: What the bot needs in a server channel to show the status message and the result.
-NEEDED = {
-    "view_channel": "View Channel",
-    "send_messages": "Send Messages",
-    "embed_links": "Embed Links",
-    "read_message_history": "Read Message History",
-}
+NEEDED = tuple(render.PERMISSIONS)
 
 
 class Refused(Exception):
@@ -61,17 +58,17 @@ class Choice:
     fmt: str
 
 
-def song_of(file: discord.Attachment | None, url: str | None) -> Song:
+def song_of(t: Texts, file: discord.Attachment | None, url: str | None) -> Song:
     """The one song of a /stem call; Refused for none, both, or a plain misfit."""
     if (file is None) == (url is None or not url.strip()):
-        raise Refused(render.USAGE)
+        raise Refused(render.usage(t))
     if file is not None:
         return Song(title_from_filename(file.filename), attachment=file)
     assert url is not None
     return Song(parse_youtube_url(url.strip()), url=url.strip())
 
 
-def song_in_message(message: discord.Message) -> Song:
+def song_in_message(t: Texts, message: discord.Message) -> Song:
     """The song of a message for "Split stems": its first media attachment, else a link."""
     for attachment in message.attachments:
         kind = attachment.content_type or ""
@@ -81,22 +78,22 @@ def song_in_message(message: discord.Message) -> Song:
     if url is not None:
         return Song(parse_youtube_url(url), url=url)
     if message.attachments:
-        raise Refused(render.not_audio(message.attachments[0].content_type))
-    raise Refused(render.NOTHING_IN_MESSAGE)
+        raise Refused(render.not_audio(t, message.attachments[0].content_type))
+    raise Refused(render.nothing_in_message(t))
 
 
-def check(deps: DiscordDeps, interaction: discord.Interaction, song: Song) -> None:
+def check(deps: DiscordDeps, interaction: discord.Interaction, song: Song, t: Texts) -> None:
     """Refuse by what Discord tells us, before fetching anything."""
     if interaction.guild_id is not None:
         perms = interaction.app_permissions
-        missing = [label for name, label in NEEDED.items() if not getattr(perms, name)]
+        missing = [name for name in NEEDED if not getattr(perms, name)]
         if missing:
-            raise Refused(render.missing_permissions(missing))
+            raise Refused(render.missing_permissions(t, missing))
     if (file := song.attachment) is not None:
         try:
             deps.core.precheck(file.content_type, file.size)
         except NotAudio:  # said with the type Discord gave
-            raise Refused(render.not_audio(file.content_type)) from None
+            raise Refused(render.not_audio(t, file.content_type)) from None
 
 
 async def stem_command(
@@ -106,26 +103,28 @@ async def stem_command(
     choice: Choice,
 ) -> None:
     """/stem with a file or a link."""
-    await _start(interaction, lambda: song_of(file, url), choice)
+    await _start(interaction, lambda t: song_of(t, file, url), choice)
 
 
 async def split_message(interaction: discord.Interaction, message: discord.Message) -> None:
     """ "Split stems" on a message: its song, with the default options."""
-    await _start(interaction, lambda: song_in_message(message), Choice(None, "all", "mp3"))
+    await _start(interaction, lambda t: song_in_message(t, message), Choice(None, "all", "mp3"))
 
 
 async def _start(
-    interaction: discord.Interaction, find: Callable[[], Song], choice: Choice
+    interaction: discord.Interaction, find: Callable[[Texts], Song], choice: Choice
 ) -> None:
-    """Answer a song request; on success the status message follows the job to its end."""
+    """Answer a song request in the user's language; on success the status message follows
+    the job to its end."""
     deps = deps_of(interaction)
+    t = texts_of(interaction)
     try:
-        song = find()
-        check(deps, interaction, song)
+        song = find(t)
+        check(deps, interaction, song, t)
         stems, model = _stems_and_model(choice)
         options = build_options(deps.settings, model=model, stems=stems, fmt=choice.fmt)
     except StembotError as exc:
-        await _private(interaction, exc.user_message)
+        await _private(interaction, exc.message(t))
         return
     except Refused as exc:
         await _private(interaction, exc.text)
@@ -136,29 +135,27 @@ async def _start(
         scope=f"discord:guild:{interaction.guild_id}" if interaction.guild_id else None,
         admin=is_admin(deps, interaction),
     )
-    line = render.options_line(options.model, options.stems, options.format.value)
+    line = render.options_line(t, options.model, options.stems, options.format.value)
     deferred = False  # before the defer a refusal is only private; after, it replaces the status
     try:
         async with deps.core.admission(requester) as ticket:
             await interaction.response.defer(thinking=True)
             deferred = True
             if song.attachment is not None:
-                await _show_fetching(interaction, render.fetching_embed(song.title, line))
-            status, accepted = await _submit(deps, interaction, song, options, line, ticket)
+                await _show_fetching(interaction, render.fetching_embed(t, song.title, line))
+            status, accepted = await _submit(deps, interaction, song, options, line, ticket, t)
     except StembotError as exc:
         if deferred:
-            await _replace_with_private(interaction, exc.user_message)
+            await _replace_with_private(interaction, exc.message(t))
         else:
-            await _private(interaction, exc.user_message)
+            await _private(interaction, exc.message(t))
         return
     except Exception:
         if not deferred:
             raise
         error_ = InternalError()
         log.exception("discord: submitting failed, reference %s", error_.reference)
-        await _replace_with_private(
-            interaction, render.SOMETHING_WRONG.format(reference=error_.reference)
-        )
+        await _replace_with_private(interaction, render.something_wrong(t, error_.reference))
         return
     deps.presenter.remember(accepted.request_id, interaction)
     await deps.delivery.follow(status, accepted.first)
@@ -185,6 +182,7 @@ async def _submit(
     options: JobOptions,
     line: str,
     ticket: LimitTicket,
+    t: Texts,
 ) -> tuple[Status, Accepted]:
     message = await interaction.original_response()
     reply = DiscordReply(
@@ -192,6 +190,7 @@ async def _submit(
         message_id=message.id,
         user_id=interaction.user.id,
         guild_id=interaction.guild_id,
+        lang=t.lang,
         title=song.title,
         options=line,
         upload_limit=interaction.filesize_limit,
@@ -215,7 +214,7 @@ async def attachment_chunks(
     async with http.get(attachment.url) as response:
         if response.status != 200:
             raise aiohttp.ClientResponseError(
-                response.request_info, (), status=response.status, message="CDN download failed"
+                response.request_info, (), status=response.status, message=response.reason or ""
             )
         declared = response.content_length
         if declared is not None and declared > max_bytes:
@@ -227,17 +226,19 @@ async def attachment_chunks(
 async def cancel(interaction: discord.Interaction, request_id: str) -> None:
     """A press of Cancel: withdraw the request, if the presser may."""
     deps = deps_of(interaction)
+    t = texts_of(interaction)
     requests = await jobs.load_requests(deps.redis, [request_id])
     status = Status.of(requests[0]) if requests else None
     if status is None:
-        await _private(interaction, render.ALREADY_OVER)
+        await _private(interaction, t._(render.ALREADY_OVER))
         return
     if interaction.user.id != status.user_id and not is_admin(deps, interaction):
-        await _private(interaction, render.NOT_YOURS)
+        await _private(interaction, t._(render.NOT_YOURS))
         return
     await interaction.response.defer()  # the status message itself shows the outcome
     if not await jobs.cancel_request(deps.redis, requests[0], storage=deps.storage):
-        await interaction.followup.send(embed=render.refusal(render.ALREADY_OVER), ephemeral=True)
+        embed = render.refusal(t._(render.ALREADY_OVER))
+        await interaction.followup.send(embed=embed, ephemeral=True)
 
 
 def is_admin(deps: DiscordDeps, interaction: discord.Interaction) -> bool:

@@ -119,7 +119,9 @@ class FakeDiscord:
         member_permissions: int = 0,
         message: dict[str, Any] | None = None,
         size_limit: int = 10 * 1024 * 1024,
+        locale: str = "en-US",
     ) -> dict[str, Any]:
+        """An INTERACTION_CREATE's payload; ``locale`` is the user's Discord client language."""
         # a snowflake of now (discord.py reads the token's age from it), unique even for two
         # interactions in the same millisecond (the low bits are Discord's own counter)
         iid = discord.utils.time_snowflake(discord.utils.utcnow()) + next(self._seq) % 4096
@@ -130,7 +132,7 @@ class FakeDiscord:
             "token": f"token-{iid}",
             "version": 1,
             "data": data,
-            "locale": "en-US",
+            "locale": locale,
             "channel_id": str(CHANNEL_ID),
             "app_permissions": str(app_permissions),
             "entitlements": [],

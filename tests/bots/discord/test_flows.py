@@ -8,7 +8,6 @@ from typing import Any
 
 import discord
 
-from bots.discord import render
 from bots.discord.presenter import STREAM
 from tests.bots.discord.conftest import BotRunner
 from tests.bots.discord.fake_discord import CHANNEL_ID, OTHER_ID, FakeDiscord
@@ -95,7 +94,9 @@ async def test_cancel_only_by_the_requester_or_an_admin(
     assert buttons(status)[0].startswith("stembot:cancel:")
 
     stranger = bot.feed(press(api, status, user_id=OTHER_ID))
-    assert await private_answer(api, stranger) == f"❌ {render.NOT_YOURS}"
+    assert await private_answer(api, stranger) == (
+        "❌ Only the person who started this job (or a server admin) can cancel it."
+    )
     admin = discord.Permissions(manage_guild=True).value
     bot.feed(press(api, status, user_id=OTHER_ID, member_permissions=admin))
     token = payload["token"]

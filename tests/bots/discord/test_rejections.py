@@ -8,7 +8,6 @@ from typing import Any
 import discord
 import pytest
 
-from bots.discord import render
 from shared.errors import ReferencesOtherFiles
 from tests.bots.discord.conftest import BotRunner
 from tests.bots.discord.fake_discord import EPHEMERAL, FakeDiscord
@@ -34,7 +33,10 @@ async def private_answer(api: FakeDiscord, payload: dict[str, Any]) -> str:
     return str(data["embeds"][0]["description"])
 
 
-USAGE = f"❌ {render.USAGE}"
+USAGE = (
+    "❌ Give me exactly one song: `/stem file:<audio file>` or `/stem url:<YouTube link>`. You "
+    "can also right-click a message with an audio file or a YouTube link → Apps → **Split stems**."
+)
 
 
 @pytest.mark.parametrize(
@@ -90,7 +92,7 @@ async def test_too_large_by_its_declared_size(
     file["size"] = 60 * 1024 * 1024
     payload = bot.feed(api.interaction(2, api.stem_command(file=file)))
     assert await private_answer(api, payload) == (
-        "❌ That file is too large (60.0 MB). The limit is 50 MB: send a shorter or more "
+        "❌ That file is too large (60 MB). The limit is 50 MB: send a shorter or more "
         "compressed file."
     )
     assert api.calls_to("GET", "/cdn/") == []
@@ -132,7 +134,10 @@ async def test_split_stems_on_a_message_without_a_song(
     await bot.start()
     message = api.user_message("nice song, right?")
     payload = bot.feed(api.interaction(2, api.split_menu(message)))
-    assert await private_answer(api, payload) == f"❌ {render.NOTHING_IN_MESSAGE}"
+    assert await private_answer(api, payload) == (
+        "❌ That message has no audio file or YouTube link. Use **Split stems** on a message with "
+        "an audio/video attachment or a YouTube video link."
+    )
 
 
 @pytest.mark.parametrize("name", ["hls-absolute-path", "hls-master-file", "ffconcat-relative"])
