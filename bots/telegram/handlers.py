@@ -29,7 +29,7 @@ def _who(update: Update) -> tuple[Message, User] | None:
 async def on_start(update: Update, context: Context) -> None:
     """/start: say what the bot does."""
     if who := _who(update):
-        await commands.send_start(*who)
+        await commands.send_start(BotDeps.of(context), *who)
 
 
 async def on_help(update: Update, context: Context) -> None:
@@ -92,7 +92,7 @@ async def on_setting(update: Update, context: Context) -> None:
 
 async def on_error(update: object, context: Context) -> None:
     """Anything a handler raised: logged and told to the user; the bot keeps running."""
-    await commands.apologize(update, context.error)
+    await commands.apologize(BotDeps.of(context), update, context.error)
 
 
 def add_handlers(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from html import escape
@@ -21,12 +22,19 @@ from telegram.error import BadRequest, RetryAfter, TelegramError
 from bots.telegram.delivery import Status
 from bots.telegram.deps import BotDeps
 from bots.telegram.messenger import seconds_of
-from bots.telegram.render import mode_markup, progress_text
+from bots.telegram.render import (
+    choose_mode_text,
+    fetching_text,
+    head,
+    mode_markup,
+    progress_text,
+)
 from bots.telegram.store import Mode, Pending
-from bots.telegram.texts import error_text, lang_of, text
+from bots.telegram.texts import user_texts
 from shared.core import Accepted, Link, Requester, Song, Upload
 from shared.errors import InternalError, StembotError
 from shared.formatting import title_from_filename
+from shared.i18n import Texts, texts
 from shared.intake import build_options, file_chunks
 from shared.models import SIX_STEM_MODEL
 from shared.schemas import JobState, ProgressEvent, TelegramReply
@@ -36,6 +44,8 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 MB = 1024 * 1024
+#: How the Bot API says that getFile will not hand over a file this large.
+FILE_TOO_BIG = re.compile("too big", re.IGNORECASE)
 
 
 class TooBigForTelegram(Exception):
@@ -60,7 +70,7 @@ class Found:
     mime_type: str | None = None
 
 
-def find_song(message: Message | None, extra: str | None, lang: str) -> Found | None:
+def find_song(message: Message | None, extra: str | None, t: Texts) -> Found | None:
     """The song in a message (a file with sound, or a YouTube link), or None.
 
     Raises the core's rejection for a link that is not a single YouTube video.
@@ -73,7 +83,7 @@ def find_song(message: Message | None, extra: str | None, lang: str) -> Found | 
             return Found(title_from_filename(name), a.file_id, a.file_size, name)
         if message.voice:
             v = message.voice
-            title = text(lang, "voice")
+            title = t._("Voice message")
             return Found(title, v.file_id, v.file_size, f"{title}.ogg")
         if message.video or message.video_note:
             medium = message.video or message.video_note
@@ -88,7 +98,7 @@ def find_song(message: Message | None, extra: str | None, lang: str) -> Found | 
     if url is None:
         return None
     video_id = parse_youtube_url(url)
-    return Found(text(lang, "youtube_title", video_id=video_id), url=url)
+    return Found(t._("YouTube video {video_id}", video_id=video_id), url=url)
 
 
 def precheck(deps: BotDeps, song: Found) -> None:
@@ -101,47 +111,63 @@ def precheck(deps: BotDeps, song: Found) -> None:
     deps.core.precheck(None, song.file_size)
 
 
-def rejection_text(lang: str, exc: StembotError | TooBigForTelegram) -> str:
+def rejection_text(t: Texts, exc: StembotError | TooBigForTelegram) -> str:
     """Why a song was refused, in the user's language (HTML)."""
     if isinstance(exc, TooBigForTelegram):
-        limit = exc.limit_bytes // MB
+        limit = t.number(exc.limit_bytes // MB)
         if exc.size_bytes is None:
-            return "❌ " + text(lang, "too_big_for_telegram_unknown", limit_mb=limit)
-        size = f"{exc.size_bytes / MB:.1f}"
-        return "❌ " + text(lang, "too_big_for_telegram", size_mb=size, limit_mb=limit)
-    return "❌ " + escape(error_text(lang, exc.code, exc.user_message))
+            reason = t._(
+                "That file is too big for Telegram to hand to bots (they get files up to "
+                "{limit_mb} MB only). Send me a YouTube link to the song instead, or a shorter "
+                "or more compressed file (mp3, m4a).",
+                limit_mb=limit,
+            )
+        else:
+            reason = t._(
+                "That file is {size}, but Telegram lets bots download files up to {limit_mb} MB "
+                "only. Send me a YouTube link to the song instead, or a shorter or more "
+                "compressed file (mp3, m4a).",
+                size=t.megabytes(exc.size_bytes),
+                limit_mb=limit,
+            )
+        return "❌ " + reason
+    return "❌ " + escape(exc.message(t))
 
 
 async def accept(
     deps: BotDeps, reply_to: Message, source: Message | None, extra: str | None, user: User
 ) -> None:
     """Answer a song at once: ask for a mode, or go ahead with the user's saved defaults."""
-    lang = lang_of(user.language_code)
+    prefs = await deps.store.prefs(user.id)
+    t = user_texts(user.language_code, prefs.lang)
     try:
-        song = find_song(source, extra, lang)
+        song = find_song(source, extra, t)
         if song is None:
-            private = reply_to.chat.type == "private"
-            await _reply(reply_to, text(lang, "nothing_to_do" if private else "stem_usage"))
+            if reply_to.chat.type == "private":
+                answer = t._("Send me an audio file, a voice message, a video or a YouTube link.")
+            else:
+                answer = t._(
+                    "Reply to a message with a song with /stem, or send /stem followed by a "
+                    "YouTube link."
+                )
+            await _reply(reply_to, answer)
             return
         precheck(deps, song)
     except (StembotError, TooBigForTelegram) as exc:
-        await _reply(reply_to, rejection_text(lang, exc))
+        await _reply(reply_to, rejection_text(t, exc))
         return
     pending = Pending(
         user_id=user.id,
         chat_id=reply_to.chat_id,
-        lang=lang,
+        lang=t.lang,
         title=song.title,
         file_id=song.file_id,
         file_size=song.file_size,
         filename=song.filename,
         url=song.url,
     )
-    prefs = await deps.store.prefs(user.id)
     if prefs.mode == "ask":
-        status = await _reply(
-            reply_to, text(lang, "choose_mode", title=escape(song.title)), mode_markup(lang)
-        )
+        status = await _reply(reply_to, choose_mode_text(t, song.title), mode_markup(t))
         await deps.store.save_pending(reply_to.chat_id, status.message_id, pending)
         return
     status = await _reply(reply_to, _fetching(pending) if song.file_id else _waiting(pending))
@@ -154,17 +180,18 @@ async def choose_mode(deps: BotDeps, query: CallbackQuery, mode: Mode) -> None:
     if message is None:
         await query.answer()
         return
-    lang = lang_of(query.from_user.language_code)
+    t = user_texts(query.from_user.language_code, await deps.store.lang(query.from_user.id))
     pending = await deps.store.peek_pending(message.chat.id, message.message_id)
     if pending is not None and pending.user_id != query.from_user.id:
-        await query.answer(text(lang, "not_yours"))
+        await query.answer(t._("Only the person who sent this song can do that."))
         return
     pending = await deps.store.take_pending(message.chat.id, message.message_id)
     await query.answer()
     if pending is None:  # expired, or a second tap
         chat_id, message_id = message.chat.id, message.message_id
         if not await deps.store.request_of(chat_id, message_id):
-            await deps.messenger.edit_now(chat_id, message_id, text(lang, "expired"))
+            expired = t._("This request has expired. Please send the song again.")
+            await deps.messenger.edit_now(chat_id, message_id, expired)
         return
     await start_job(deps, pending, mode, message.message_id, fetched_shown=False)
 
@@ -205,18 +232,18 @@ async def start_job(
                 await deps.messenger.edit_now(chat_id, message_id, first)
             accepted = await deps.core.submit(ticket, _song(deps, pending), options, reply)
     except (StembotError, TooBigForTelegram) as exc:
-        reason = rejection_text(lang, exc)
+        reason = rejection_text(texts(lang), exc)
     except Exception as exc:
         error = InternalError()
         if isinstance(exc, TelegramError):
             log.warning("telegram: cannot fetch a file (%s), reference %s", exc, error.reference)
         else:
             log.exception("telegram: submitting failed, reference %s", error.reference)
-        reason = rejection_text(lang, error)
+        reason = rejection_text(texts(lang), error)
     else:
         await _follow(deps, Status(request_id=accepted.request_id, **dict(reply)), accepted)
         return
-    await deps.messenger.edit_now(chat_id, message_id, f"🎵 {escape(pending.title)}\n{reason}")
+    await deps.messenger.edit_now(chat_id, message_id, head(pending.title) + reason)
 
 
 def _song(deps: BotDeps, pending: Pending) -> Song:
@@ -239,7 +266,7 @@ async def telegram_chunks(deps: BotDeps, file_id: str) -> AsyncIterator[bytes]:
     try:
         tg_file = await bot.get_file(file_id)
     except BadRequest as exc:
-        if "too big" in exc.message.lower():
+        if FILE_TOO_BIG.search(exc.message):
             raise TooBigForTelegram(None, deps.tg.download_limit_bytes() or 0) from None
         raise
     path = tg_file.file_path or ""
@@ -254,12 +281,12 @@ async def telegram_chunks(deps: BotDeps, file_id: str) -> AsyncIterator[bytes]:
 
 
 def _fetching(pending: Pending) -> str:
-    return text(pending.lang, "fetching", title=escape(pending.title))
+    return fetching_text(texts(pending.lang), pending.title)
 
 
 def _waiting(pending: Pending) -> str:
     event = ProgressEvent(job_id="", request_ids=[], state=JobState.QUEUED)
-    return progress_text(pending.lang, pending.title, event)
+    return progress_text(texts(pending.lang), pending.title, event)
 
 
 async def _reply(to: Message, body: str, markup: InlineKeyboardMarkup | None = None) -> Message:

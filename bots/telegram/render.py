@@ -1,14 +1,17 @@
-"""What the status message looks like: progress lines, the final links, the buttons."""
+"""What the bot's messages look like: the status message (progress, the final links or the
+reason, its buttons) and the /settings panel, in the language of the texts ``t`` given."""
 
 from __future__ import annotations
 
-import time
 from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bots.telegram.store import FOUR_STEM_MODELS, MODES, Prefs
-from bots.telegram.texts import duration, error_text, text
+from bots.telegram.store import AUTO, FOUR_STEM_MODELS, MODES, Prefs
+from bots.telegram.texts import mode_label, stem_label, switch_label
+from shared import errors
+from shared.errors import Cancelled
+from shared.i18n import LANGUAGES, NAMES, Texts
 from shared.schemas import JobResult, JobState, ProgressEvent
 
 BAR_WIDTH = 12
@@ -20,108 +23,134 @@ def bar(percent: float) -> str:
     return "█" * filled + "░" * (BAR_WIDTH - filled)
 
 
-def progress_text(lang: str, title: str, event: ProgressEvent) -> str:
+def head(title: str) -> str:
+    """The first line of a status message: the song (HTML)."""
+    return f"🎵 {escape(title)}\n"
+
+
+def progress_text(t: Texts, title: str, event: ProgressEvent) -> str:
     """The status message while a job waits or runs (HTML)."""
-    head = f"🎵 {escape(title)}\n"
     state = event.state
     if state == JobState.QUEUED:
         if event.position is None:
-            line = text(lang, "waiting")
+            line = t._("⏳ Waiting for a worker…")
         elif event.position == 0:
-            line = text(lang, "queued_next")
+            line = t._("⏳ In the queue: next up")
         else:
-            line = text(lang, "queued_ahead", ahead=event.position)
+            line = t.n_(
+                "⏳ In the queue: {n} ahead of you",
+                "⏳ In the queue: {n} ahead of you",
+                event.position,
+            )
         if event.eta_s:
-            line += text(lang, "eta", eta=duration(lang, event.eta_s))
+            # TRANSLATORS: after the queue position: about how long until the song is done
+            line += " " + t._("· about {eta}", eta=t.eta(event.eta_s))
     elif state == JobState.DOWNLOADING:
-        line = text(lang, "downloading", percent=round(event.percent or 0))
+        got = t.number(round(event.percent or 0))
+        line = t._("⬇️ Downloading from YouTube… {percent}%", percent=got)
     elif state == JobState.DECODING:
-        line = text(lang, "decoding")
+        line = t._("🔎 Reading the audio…")
     elif state == JobState.SEPARATING:
         percent = event.percent or 0
-        line = text(lang, "separating", bar=bar(percent), percent=round(percent))
+        # TRANSLATORS: {bar} is a progress bar drawn with blocks (█░░░)
+        line = t._(
+            "🎛 Separating {bar} {percent}%", bar=bar(percent), percent=t.number(round(percent))
+        )
         if event.eta_s:
-            line += text(lang, "eta_left", eta=duration(lang, event.eta_s))
+            # TRANSLATORS: after the progress bar: about how long the separation still takes
+            line += " " + t._("· about {eta} left", eta=t.eta(event.eta_s))
     else:
-        line = text(lang, "encoding")
-    return head + line
+        line = t._("💾 Encoding the stems…")
+    return head(title) + line
 
 
-def final_text(lang: str, title: str, event: ProgressEvent, upload_limit: int | None) -> str:
+def fetching_text(t: Texts, title: str) -> str:
+    """The status message while the bot fetches the user's file from Telegram (HTML)."""
+    return head(title) + t._("📥 Getting the file from Telegram…")
+
+
+def choose_mode_text(t: Texts, title: str) -> str:
+    """The question under a song when the user has no default mode (HTML)."""
+    return head(title) + t._("How should I split it?")
+
+
+def final_text(t: Texts, title: str, event: ProgressEvent, upload_limit: int | None) -> str:
     """The status message at the end: links when done, else the reason (HTML)."""
     if event.state == JobState.DONE and event.result is not None:
-        return done_text(lang, event.result, upload_limit)
-    english = event.error_message or event.state.value
+        return done_text(t, event.result, upload_limit)
+    if event.state == JobState.CANCELLED and event.error_code is None:
+        reason = Cancelled().message(t)
+    else:
+        code, params = event.error_code, event.error_params
+        reason = errors.render(t, code, params, fallback=event.error_message)
     mark = "🚫" if event.state == JobState.CANCELLED else "❌"
-    return f"🎵 {escape(title)}\n{mark} {escape(error_text(lang, event.error_code, english))}"
+    return f"{head(title)}{mark} {escape(reason)}"
 
 
-def done_text(lang: str, result: JobResult, upload_limit: int | None) -> str:
-    expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(result.expires_at))
+def _link(url: str, label: str) -> str:
+    return f'<a href="{escape(url)}">{escape(label)}</a>'
+
+
+def done_text(t: Texts, result: JobResult, upload_limit: int | None) -> str:
+    """The final links, how long they work, and a word on stems too big to come as files."""
+    mode = escape(mode_name(t, result))
+    expires = t.moment(result.expires_at)
     lines = [
-        text(
-            lang,
-            "done",
-            title=escape(result.title),
-            model=escape(result.model),
-            mode=escape(mode_name(lang, result)),
-            format=result.format.value.upper(),
-            expires=expires,
-        )
+        t._("✅ Done: {title}", title=escape(result.title)),
+        f"{escape(result.model)} · {mode} · {result.format.value.upper()}",
+        "",
+        t._("Download links, valid until {expires}:", expires=expires),
     ]
     if result.page_url:
-        lines.append(f'<a href="{escape(result.page_url)}">{escape(text(lang, "open_page"))}</a>')
+        lines.append(_link(result.page_url, t._("▶ Listen, mix and download")))
     for stem in result.stems:
-        lines.append(f'• <a href="{escape(stem.url)}">{escape(stem.name)}</a> ({_mb(stem)})')
-    zip_name = escape(text(lang, "all_stems_zip"))
-    lines.append(f'• <a href="{escape(result.zip.url)}">{zip_name}</a> ({_mb(result.zip)})')
+        size = t.megabytes(stem.size_bytes)
+        lines.append(f"• {_link(stem.url, stem_label(t, stem.name))} ({size})")
+    zip_label = t._("all stems (zip)")
+    lines.append(f"• {_link(result.zip.url, zip_label)} ({t.megabytes(result.zip.size_bytes)})")
     if upload_limit is not None and any(s.size_bytes > upload_limit for s in result.stems):
-        lines.append("\n" + text(lang, "files_too_big", mb=upload_limit // MB))
+        limit = t.number(upload_limit // MB)
+        note = t._("Stems over {mb} MB are only available through the links.", mb=limit)
+        lines.append("\n" + note)
     return "\n".join(lines)
 
 
-def _mb(stem: object) -> str:
-    return f"{getattr(stem, 'size_bytes', 0) / MB:.1f} MB"
-
-
-def mode_name(lang: str, result: JobResult) -> str:
+def mode_name(t: Texts, result: JobResult) -> str:
     if result.stems_mode == "all":
-        return text(lang, "mode_6" if len(result.stems) == 6 else "mode_4")
+        return mode_label(t, "6" if len(result.stems) == 6 else "4")
     if result.stems_mode == "vocals":
-        return text(lang, "mode_2")
-    return " + ".join(s.name for s in result.stems)
+        return mode_label(t, "2")
+    return " + ".join(stem_label(t, s.name) for s in result.stems)
 
 
-def cancel_markup(lang: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(text(lang, "cancel"), callback_data="cancel")]]
-    )
+def cancel_markup(t: Texts) -> InlineKeyboardMarkup:
+    label = t.p_("button", "Cancel")
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data="cancel")]])
 
 
-def mode_markup(lang: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(text(lang, "mode_4"), callback_data="mode:4"),
-                InlineKeyboardButton(text(lang, "mode_2"), callback_data="mode:2"),
-                InlineKeyboardButton(text(lang, "mode_6"), callback_data="mode:6"),
-            ]
-        ]
-    )
+def mode_markup(t: Texts) -> InlineKeyboardMarkup:
+    modes = [InlineKeyboardButton(mode_label(t, m), callback_data=f"mode:{m}") for m in "426"]
+    return InlineKeyboardMarkup([modes])
 
 
-def settings_text(lang: str, prefs: Prefs, default_model: str) -> str:
-    return text(
-        lang,
-        "settings",
+def language_name(t: Texts, prefs: Prefs) -> str:
+    """The language setting: a language by its own name, or Telegram's."""
+    return NAMES[prefs.lang] if prefs.lang else t._("Automatic (from Telegram)")
+
+
+def settings_text(t: Texts, prefs: Prefs, default_model: str) -> str:
+    return t._(
+        "Your defaults:\nModel: {model}\nMode: {mode}\nFormat: {format}\n"
+        "Send stems as files: {files}\nLanguage: {language}\n\nTap to change.",
         model=prefs.model or default_model,
-        mode=text(lang, f"mode_{prefs.mode}"),
+        mode=mode_label(t, prefs.mode),
         format=prefs.format.upper(),
-        files=text(lang, "on" if prefs.files else "off"),
+        files=switch_label(t, prefs.files),
+        language=language_name(t, prefs),
     )
 
 
-def settings_markup(lang: str, prefs: Prefs, default_model: str) -> InlineKeyboardMarkup:
+def settings_markup(t: Texts, prefs: Prefs, default_model: str) -> InlineKeyboardMarkup:
     def button(label: str, name: str, value: str, chosen: bool) -> InlineKeyboardButton:
         return InlineKeyboardButton(
             ("✓ " if chosen else "") + label, callback_data=f"set:{name}:{value}"
@@ -129,8 +158,11 @@ def settings_markup(lang: str, prefs: Prefs, default_model: str) -> InlineKeyboa
 
     model = prefs.model or default_model
     models = [button(m, "model", m, m == model) for m in FOUR_STEM_MODELS]
-    modes = [button(text(lang, f"mode_{m}"), "mode", m, m == prefs.mode) for m in MODES]
+    modes = [button(mode_label(t, m), "mode", m, m == prefs.mode) for m in MODES]
     formats = [button(f.upper(), "format", f, f == prefs.format) for f in ("mp3", "flac", "wav")]
-    files_label = text(lang, "on" if prefs.files else "off")
-    files = button(f"📎 {files_label}", "files", "0" if prefs.files else "1", False)
-    return InlineKeyboardMarkup([models[:2], models[2:], modes[:2], modes[2:], formats, [files]])
+    switch = "0" if prefs.files else "1"
+    files = button(f"📎 {switch_label(t, prefs.files)}", "files", switch, False)
+    langs = [button(NAMES[lang], "lang", lang, lang == prefs.lang) for lang in LANGUAGES]
+    auto = button(t._("Automatic (from Telegram)"), "lang", AUTO, prefs.lang is None)
+    rows = [models[:2], models[2:], modes[:2], modes[2:], formats, [files]]
+    return InlineKeyboardMarkup([*rows, langs[:3], langs[3:], [auto]])

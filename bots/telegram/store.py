@@ -2,7 +2,8 @@
 
 Keys (all prefixed ``stembot:telegram:``, built by shared.keys.telegram):
 
-``prefs:<user>``              hash: model, mode (ask|4|2|6), format, files (1|0)
+``prefs:<user>``              hash: model, mode (ask|4|2|6), format, files (1|0), lang (one of
+                              shared.i18n.LANGUAGES; absent: Telegram's language_code)
 ``pending:<chat>:<message>``  a song waiting for its mode button (JSON, 1 h)
 ``message:<chat>:<message>``  the request id a status message follows (for Cancel)
 ``active:<user>``             set of the user's request ids not finished yet
@@ -19,6 +20,7 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from shared import keys
+from shared.i18n import LANGUAGES
 from shared.jobs import REQUEST_TTL_S
 from shared.models import MODELS, SIX_STEM_MODEL
 from shared.schemas import AudioFormat
@@ -31,6 +33,8 @@ MODES: tuple[Mode, ...] = ("ask", "4", "2", "6")
 #: The 6-stem mode has its own model; the model setting picks among the 4-stem ones.
 FOUR_STEM_MODELS = tuple(m for m in MODELS if m != SIX_STEM_MODEL)
 FORMATS = tuple(f.value for f in AudioFormat)
+#: The language setting's values besides the languages: back to Telegram's language_code.
+AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,8 @@ class Prefs:
     mode: Mode = "ask"
     format: str = "mp3"
     files: bool = True
+    #: the language the user chose in /settings; None: their Telegram app's language
+    lang: str | None = None
 
 
 class Pending(BaseModel):
@@ -67,12 +73,19 @@ class Store:
         mode = values.get("mode", "ask")
         model = values.get("model")
         fmt = values.get("format", "mp3")
+        lang = values.get("lang")
         return Prefs(
             model=model if model in FOUR_STEM_MODELS else None,
             mode=mode if mode in MODES else "ask",
             format=fmt if fmt in FORMATS else "mp3",
             files=values.get("files", "1") == "1",
+            lang=lang if lang in LANGUAGES else None,
         )
+
+    async def lang(self, user_id: int) -> str | None:
+        """The language the user chose in /settings (None: Telegram's language_code)."""
+        raw = await self.redis.hget(_key("prefs", user_id), "lang")  # type: ignore[misc]
+        return raw.decode() if raw and raw.decode() in LANGUAGES else None
 
     async def set_pref(self, user_id: int, name: str, value: str) -> bool:
         """Store one default; False for a name or value we do not offer."""
@@ -81,9 +94,13 @@ class Store:
             "mode": MODES,
             "format": FORMATS,
             "files": ("1", "0"),
+            "lang": (*LANGUAGES, AUTO),
         }
         if value not in allowed.get(name, ()):
             return False
+        if name == "lang" and value == AUTO:
+            await self.redis.hdel(_key("prefs", user_id), name)  # type: ignore[misc]
+            return True
         await self.redis.hset(_key("prefs", user_id), name, value)  # type: ignore[misc]
         return True
 
@@ -122,8 +139,9 @@ class Store:
             await self.redis.srem(_key("active", user_id), *request_ids)  # type: ignore[misc]
 
     async def erase_user(self, user_id: int, request_ids: Iterable[str]) -> int:
-        """/forget: the user's defaults, songs waiting for a mode, the links from status
-        messages to their requests and what of those went out. Returns the keys deleted."""
+        """/forget: the user's defaults (their language too), songs waiting for a mode, the
+        links from status messages to their requests and what of those went out. Returns the
+        keys deleted."""
         rids = set(request_ids)
         doomed = [_key("prefs", user_id), _key("active", user_id)]
         doomed += [_key("final", rid) for rid in sorted(rids)]

@@ -1,94 +1,66 @@
-"""The bot's texts: every language has every text and every core error code."""
+"""The bot's texts: who gets which language, and every text where Babel extracts it."""
 
 from __future__ import annotations
 
-import string
+import ast
+from pathlib import Path
 
 import pytest
+from babel.messages.extract import extract_from_dir
 
-from bots.telegram import texts
-from shared import errors
-from shared.errors import InternalError, ModelUnavailable, StembotError, TooLarge, TooLong
+from bots.telegram.texts import ADMIN_COMMANDS, COMMANDS, telegram_code, user_texts
+from shared.i18n.catalogs import KEYWORDS
 
-
-def all_codes() -> set[str]:
-    found, todo = set(), [StembotError]
-    while todo:
-        cls = todo.pop()
-        todo.extend(cls.__subclasses__())
-        if cls.__module__ == errors.__name__ and cls is not StembotError:
-            found.add(cls.code)
-    return found
-
-
-def fields(template: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
-
-
-def test_every_language_has_every_text_with_the_same_fields() -> None:
-    for lang, table in texts.TEXTS.items():
-        assert table.keys() == texts.EN.keys(), lang
-        for key, template in table.items():
-            assert fields(template) == fields(texts.EN[key]), (lang, key)
-
-
-def test_every_error_code_is_translated() -> None:
-    for lang in texts.TEXTS.keys() - {"en"}:
-        missing = all_codes() - texts.ERRORS[lang].keys()
-        assert not missing, f"{lang}: translate {sorted(missing)} in bots/telegram/texts.py"
+BOT = Path(__file__).resolve().parents[3] / "bots" / "telegram"
 
 
 @pytest.mark.parametrize(
-    ("error", "german"),
+    ("language_code", "chosen", "lang"),
     [
-        (
-            TooLong(185, 120),
-            "Das Stück ist 3:05 lang; erlaubt sind 2:00. Schick einen kürzeren Ausschnitt des "
-            "Songs.",
-        ),
-        (
-            TooLarge(50 * 1024 * 1024, 60 * 1024 * 1024),
-            "Die Datei ist zu groß (60.0 MB). Die Grenze liegt bei 50 MB: schick eine kürzere "
-            "oder stärker komprimierte Datei.",
-        ),
-        (
-            TooLarge(50 * 1024 * 1024),
-            "Die Datei ist zu groß. Die Grenze liegt bei 50 MB: schick eine kürzere oder stärker "
-            "komprimierte Datei.",
-        ),
-        (
-            InternalError("ab12cd34"),
-            "Bei uns ist etwas schiefgegangen (Referenz ab12cd34). Bitte versuch es in ein paar "
-            "Minuten noch einmal.",
-        ),
-        (
-            ModelUnavailable("htdemucs_ft"),
-            "Das Modell htdemucs_ft ist auf diesem Server gerade nicht verfügbar. Nimm das "
-            "Standardmodell.",
-        ),
+        ("de", None, "de"),
+        ("de-AT", None, "de"),
+        ("DE", None, "de"),
+        ("en-GB", None, "en"),
+        ("pt-br", None, "pt_BR"),
+        ("pt", None, "pt_BR"),
+        ("es", None, "es"),
+        ("ja", None, "en"),
+        (None, None, "en"),
+        ("es", "fr", "fr"),
+        (None, "ru", "ru"),
     ],
 )
-def test_error_values_come_from_the_event_text(error: StembotError, german: str) -> None:
-    assert texts.error_text("de", error.code, error.user_message) == german
-    assert texts.error_text("en", error.code, error.user_message) == error.user_message
+def test_the_language_of_a_user(language_code: str | None, chosen: str | None, lang: str) -> None:
+    assert user_texts(language_code, chosen).lang == lang
 
 
-def test_unknown_wording_code_or_language_falls_back_to_english() -> None:
-    assert texts.error_text("de", "too_long", "Too long, sorry.") == "Too long, sorry."
-    assert texts.error_text("de", "brand_new_code", "New text.") == "New text."
-    assert texts.error_text("fr", "cancelled", "Cancelled.") == "Cancelled."
-    assert texts.error_text("de", "cancelled", "x") == "Abgebrochen. Nichts wurde aufbewahrt."
+def test_command_menus_use_telegrams_two_letter_codes() -> None:
+    codes = {lang: telegram_code(lang) for lang in ("en", "de", "es", "fr", "pt_BR", "ru")}
+    assert codes == {"en": None, "de": "de", "es": "es", "fr": "fr", "pt_BR": "pt", "ru": "ru"}
 
 
-@pytest.mark.parametrize(
-    ("code", "lang"),
-    [("de", "de"), ("de-AT", "de"), ("DE", "de"), ("en-GB", "en"), ("pt-br", "en"), (None, "en")],
-)
-def test_language_of_telegram_codes(code: str | None, lang: str) -> None:
-    assert texts.lang_of(code) == lang
+def test_the_menus_descriptions_are_extracted() -> None:
+    found = {
+        message
+        for _, _, message, _, _ in extract_from_dir(
+            BOT, method_map=[("**.py", "python")], keywords=KEYWORDS
+        )
+    }
+    missing = [
+        about for about in (*COMMANDS.values(), *ADMIN_COMMANDS.values()) if about not in found
+    ]
+    assert missing == []
 
 
-def test_durations() -> None:
-    assert texts.duration("en", 59.6) == "1 min 00 s"
-    assert texts.duration("de", 125) == "2 Min. 05 s"
-    assert texts.duration("en", 7) == "7 s"
+def test_plural_and_context_texts_are_literals() -> None:
+    """``t.n_``/``t.p_`` take their texts as literals: Babel extracts nothing else."""
+    loose = []
+    for path in sorted(BOT.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+                continue
+            if node.func.attr in ("n_", "p_") and not all(
+                isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args[:2]
+            ):
+                loose.append(f"{path.name}:{node.lineno}")
+    assert loose == []

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import aiohttp
 
+from shared.i18n import texts
 from shared.redis_server import free_port
 from tests.bots.telegram.conftest import BotRunner
 from tests.bots.telegram.fake_bot_api import FakeBotApi, private_chat
+from tests.bots.telegram.langs import START
 from tests.bots.telegram.users import LENA
 from tests.support.service import Service
 
@@ -39,7 +41,7 @@ async def test_webhook_takes_updates_with_the_secret_only(
         async with http.post(url, json=api.update_json(message=start), headers=headers) as r:
             assert r.status == 200
     answer = await api.wait_for(lambda: api.reply_to(start), what="the answer")
-    assert (answer.text or "").startswith("Hallo! Schick mir einen Song")
+    assert answer.text == texts("de")._(START)  # in the sender's language (German)
     assert len(api.of("sendMessage")) == 1  # the refused posts were not processed
     await bot.stop()
     assert api.of("deleteWebhook") == []  # updates wait at Telegram while the bot is down

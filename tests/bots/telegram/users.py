@@ -11,6 +11,11 @@ BOB = user(1002, "Bob", "en")
 #: German, written with a region as Telegram sends it: the bot answers in German
 LENA = user(1003, "Lena", "de-AT")
 EVE = user(1004, "Eve", "en")
+#: Spanish, as Telegram sends it: the bot answers in Spanish
+SOFIA = user(1005, "Sofía", "es")
+PABLO = user(1006, "Pablo", "es")
+#: Japanese, which the bot does not speak: it answers in English
+YUKI = user(1007, "Yuki", "ja")
 
 # --- a group, and who is who there ------------------------------------------------------------
 
