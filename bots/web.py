@@ -1,4 +1,7 @@
-"""The aiohttp web server: signed downloads, health, and the periodic storage cleanup."""
+"""The aiohttp web server: signed downloads, health, and the periodic storage cleanup.
+
+A download that fails says why in the link's ``lang`` or the browser's language (as the
+results page: bots.page.language)."""
 
 from __future__ import annotations
 
@@ -19,9 +22,11 @@ from redis.exceptions import RedisError
 
 from bots.api import add_api_routes
 from bots.page import add_page_routes
+from bots.page.language import language_headers, request_texts
 from shared import metrics
 from shared.config import Settings
 from shared.health import HealthCheck
+from shared.i18n import N_, Texts
 from shared.links import LinkCheck, verify
 from shared.storage import CONTENT_TYPES, Storage, content_disposition, file_path
 
@@ -34,17 +39,17 @@ CHECKS = web.AppKey("checks", tuple[HealthCheck, ...])
 
 CHECK_TIMEOUT_S = 5.0
 LINK_TEXT = {
-    LinkCheck.INVALID: "This link is invalid.",
-    LinkCheck.EXPIRED: "This link has expired.",
+    LinkCheck.INVALID: N_("This link is invalid."),
+    LinkCheck.EXPIRED: N_("This link has expired."),
 }
-NOT_FOUND = "Not found."
+NOT_FOUND = N_("Not found.")
 BASE_HEADERS = {"X-Content-Type-Options": "nosniff"}
 
 
-def _text(status: int, text: str) -> web.Response:
-    return web.Response(
-        status=status, text=text, headers={**BASE_HEADERS, "Cache-Control": "no-store"}
-    )
+def _text(status: int, t: Texts, text: str) -> web.Response:
+    """A refusal, ``text`` (a catalogue message) in ``t``'s language."""
+    headers = {**BASE_HEADERS, **language_headers(t), "Cache-Control": "no-store"}
+    return web.Response(status=status, text=t._(text), headers=headers)
 
 
 async def download(request: web.Request) -> web.StreamResponse:
@@ -54,10 +59,10 @@ async def download(request: web.Request) -> web.StreamResponse:
     exp = request.query.get("exp")
     check = verify(storage.signing_key, file_path(job_key, filename), exp, request.query.get("sig"))
     if check is not LinkCheck.OK:
-        return _text(403, LINK_TEXT[check])
+        return _text(403, request_texts(request), LINK_TEXT[check])
     found = await storage.find_file(job_key, filename)
     if found is None:
-        return _text(404, NOT_FOUND)
+        return _text(404, request_texts(request), NOT_FOUND)
     ext = PurePosixPath(filename).suffix.lower()
     max_age = max(0, int(exp or 0) - int(time.time()))
     return web.FileResponse(

@@ -13,7 +13,7 @@ import secrets
 from typing import ClassVar
 
 from shared.formatting import clock
-from shared.i18n import ENGLISH, N_, Texts
+from shared.i18n import ENGLISH, N_, Texts, placeholders
 
 #: What an error's text is filled in with: plain JSON values (they travel in events).
 Params = dict[str, str | int | float]
@@ -56,12 +56,18 @@ def _classes(base: type[StembotError]) -> list[type[StembotError]]:
 def render(t: Texts, code: str | None, params: Params | None, fallback: str | None = None) -> str:
     """The text of a failure known by its ``code`` and ``params`` (a progress event's), in
     ``t``'s language; ``fallback`` (or the generic text) when the code or params do not fit."""
+    wanted = "limit" if (code or "").startswith("limit_") else code
     for cls in reversed(_classes(StembotError)):  # InternalError before the base's "internal"
-        if cls.code == code or (cls.code == "limit" and (code or "").startswith("limit_")):
-            try:
-                return cls.render(t, params or {})
-            except (KeyError, IndexError, ValueError):
-                break
+        if vars(cls).get("code") != wanted:
+            continue
+        if cls.render.__func__ is StembotError.render.__func__ and not placeholders(  # type: ignore[attr-defined]
+            cls.text
+        ) <= set(params or {}):
+            break  # a record from before its values were kept: the English it was told
+        try:
+            return cls.render(t, params or {})
+        except (KeyError, IndexError, ValueError, TypeError):
+            break
     return fallback or t._(StembotError.text)
 
 

@@ -3,6 +3,10 @@
 A link is ``<path>?exp=<unix seconds>&sig=<hex HMAC-SHA256 of "<path>\\n<exp>">``. The path
 signed is the decoded URL path (``/files/<job key>/<filename>``): the job folder and the file
 name are both covered, so a link for one file opens no other file, in this job or another.
+
+Only ``exp`` and ``sig`` are read from a link's query; anything else in it is not signed and
+changes nothing a link opens. The results page reads one such parameter, ``lang`` (the
+language it is shown in, :func:`with_lang`), so switching language keeps the link valid.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import hmac
 import re
 import time
 from enum import Enum
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from shared.i18n import negotiate
 
 #: A canonical unix time (no sign, no leading zeros, ASCII digits only, before year 33658).
 _EXP = re.compile(r"(?:0|[1-9][0-9]{0,11})")
@@ -57,9 +63,25 @@ def verify(
 
 #: Where a job's results page lives (served by bots.page).
 PAGE_PREFIX = "/r"
+#: The page's language in its link's query (not signed: see the module's docstring).
+LANG_PARAM = "lang"
 
 
-def page_url(public_url: str, key: bytes, job_key: str, expires_at: float) -> str:
-    """The signed link to a job's results page (player, mixer, downloads), valid until then."""
+def page_url(
+    public_url: str, key: bytes, job_key: str, expires_at: float, lang: str | None = None
+) -> str:
+    """The signed link to a job's results page (player, mixer, downloads), valid until then,
+    shown in ``lang`` (None: the browser's language)."""
     path = f"{PAGE_PREFIX}/{job_key}"
-    return f"{public_url}{path}?{sign_path(key, path, int(expires_at))}"
+    return with_lang(f"{public_url}{path}?{sign_path(key, path, int(expires_at))}", lang)
+
+
+def with_lang(url: str, lang: str | None) -> str:
+    """``url`` (a page link, absolute or not) shown in ``lang``: its ``lang`` parameter set to
+    the language's tag (pt-BR), or removed for None; the rest of the link is left as it is,
+    so its signature still holds."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != LANG_PARAM]
+    if lang is not None:
+        query.append((LANG_PARAM, negotiate(lang).replace("_", "-")))
+    return urlunsplit(parts._replace(query=urlencode(query)))

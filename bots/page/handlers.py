@@ -5,6 +5,9 @@
 expiry, and per stem its signed download URL and the waveform peaks the worker stored with it
 (null for a job published without them: its page shows the players without waveforms).
 An expired, tampered or dead link gets a short HTML page (410, 403, 404), not a bare status.
+
+The page is in the link's ``lang`` (not signed: the switcher's links are the same signed link
+in another language), else in the browser's language (bots.page.language).
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from importlib import resources
 from aiohttp import web
 from redis.asyncio import Redis
 
+from bots.page.language import language_headers, request_texts
 from bots.page.load import load_job, load_peaks
-from bots.page.template import ERRORS, render_error, render_page
+from bots.page.template import link_error, render_error, render_page
 from bots.page.urls import page_path
 from shared.config import Settings
-from shared.links import PAGE_PREFIX, LinkCheck, sign_path, verify
+from shared.i18n import Texts
+from shared.links import PAGE_PREFIX, LinkCheck, sign_path, verify, with_lang
 from shared.storage import Storage
 
 STATIC_FILES = {"page.js": "text/javascript", "page.css": "text/css"}
@@ -57,16 +62,25 @@ def _load_static(name: str) -> bytes:
     return (resources.files("bots") / "static" / name).read_bytes()
 
 
-def error_page(state: PageState, check: LinkCheck | None) -> web.Response:
+def error_page(state: PageState, check: LinkCheck | None, t: Texts) -> web.Response:
     status, body = render_error(
-        check, state.settings.storage.link_ttl_s, state.static_url("page.css")
+        t, check, state.settings.storage.link_ttl_s, state.static_url("page.css")
     )
     return web.Response(
         status=status,
         text=body,
         content_type="text/html",
         charset="utf-8",
-        headers={**PAGE_HEADERS, "Cache-Control": "no-store"},
+        headers={**PAGE_HEADERS, **language_headers(t), "Cache-Control": "no-store"},
+    )
+
+
+def error_data(state: PageState, check: LinkCheck | None, t: Texts) -> web.Response:
+    status, heading, _ = link_error(t, check, state.settings.storage.link_ttl_s)
+    return web.json_response(
+        {"error": heading},
+        status=status,
+        headers={**PAGE_HEADERS, **language_headers(t), "Cache-Control": "no-store"},
     )
 
 
@@ -87,42 +101,44 @@ def _max_age(expires_at: float) -> int:
 async def results_page(request: web.Request) -> web.Response:
     """The page of a job behind a signed link."""
     state = request.app[PAGE_STATE]
+    t = request_texts(request)
     key, check = _check(request, state)
     if check is not LinkCheck.OK:
-        return error_page(state, check)
+        return error_page(state, check, t)
     job = await load_job(state.storage, state.redis, key)
     if job is None:
-        return error_page(state, None)
+        return error_page(state, None, t)
     query = sign_path(state.storage.signing_key, page_path(key), int(request.query["exp"]))
-    data_url = f"{page_path(key)}/data.json?{query}"
+    page = render_page(
+        job,
+        t,
+        page_link=f"{page_path(key)}?{query}",
+        data_url=with_lang(f"{page_path(key)}/data.json?{query}", t.lang),
+        now=time.time(),
+        static_url=state.static_url,
+    )
     return web.Response(
-        text=render_page(job, data_url, time.time(), state.static_url),
+        text=page,
         content_type="text/html",
         charset="utf-8",
-        headers={**PAGE_HEADERS, "Cache-Control": "private, no-cache"},
+        headers={**PAGE_HEADERS, **language_headers(t), "Cache-Control": "private, no-cache"},
     )
 
 
 async def results_data(request: web.Request) -> web.Response:
     """The job as JSON for page.js: stems with their links and stored peaks."""
     state = request.app[PAGE_STATE]
+    t = request_texts(request)
     key, check = _check(request, state)
     if check is not LinkCheck.OK:
-        status, heading, _ = ERRORS[check]
-        return web.json_response(
-            {"error": heading}, status=status, headers={**PAGE_HEADERS, "Cache-Control": "no-store"}
-        )
+        return error_data(state, check, t)
     job = await load_job(state.storage, state.redis, key)
     if job is None:
-        return web.json_response(
-            {"error": ERRORS[None][1]},
-            status=404,
-            headers={**PAGE_HEADERS, "Cache-Control": "no-store"},
-        )
+        return error_data(state, None, t)
     peaks = await load_peaks(state.storage, job)
     body = {
         "key": job.key,
-        "title": job.title,
+        "title": job.title or t._("Untitled"),
         "model": job.model,
         "stems_mode": job.stems_mode,
         "format": job.format,
@@ -142,9 +158,9 @@ async def results_data(request: web.Request) -> web.Response:
         if job.zip is None
         else {"filename": job.zip.filename, "size_bytes": job.zip.size_bytes, "url": job.zip.url},
     }
+    cache = f"private, max-age={_max_age(job.expires_at)}"
     return web.json_response(
-        body,
-        headers={**PAGE_HEADERS, "Cache-Control": f"private, max-age={_max_age(job.expires_at)}"},
+        body, headers={**PAGE_HEADERS, **language_headers(t), "Cache-Control": cache}
     )
 
 
@@ -153,8 +169,11 @@ async def static_file(request: web.Request) -> web.Response:
     state = request.app[PAGE_STATE]
     name = request.match_info["name"]
     if name not in state.static:
+        t = request_texts(request)
         return web.Response(
-            status=404, text="Not found.", headers={"X-Content-Type-Options": "nosniff"}
+            status=404,
+            text=t._("Not found."),
+            headers={"X-Content-Type-Options": "nosniff", **language_headers(t)},
         )
     return web.Response(
         body=state.static[name],

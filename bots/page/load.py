@@ -29,6 +29,7 @@ class Stem:
 @dataclass(frozen=True)
 class PageJob:
     key: str
+    #: "" when the job has none (the page shows "Untitled" in its language)
     title: str
     expires_at: float
     stems: list[Stem]
@@ -63,7 +64,7 @@ async def load_job(storage: Storage, redis: Redis | None, job_key: str) -> PageJ
             stems.append(stem)
     return PageJob(
         key=job_key,
-        title=listing.title or "Untitled",
+        title=listing.title,
         expires_at=listing.expires_at,
         stems=stems,
         zip=zip_file,

@@ -1,10 +1,18 @@
 // stembot results page: waveforms from precomputed peaks, and a Web Audio mixer.
 // No framework, no other host. State is on window.stembotMixer (tests read it).
+// Texts come in the page's language from the server (#i18n, JSON; bots/page/template.py).
 (function () {
   'use strict';
   document.documentElement.classList.add('js');
   var app = document.getElementById('app');
   if (!app) return;
+  var texts = {};
+  try { texts = JSON.parse(document.getElementById('i18n').textContent); } catch (e) { /* keys */ }
+  function tr(key, values) {
+    return String(texts[key] || key).replace(/\{(\w+)\}/g, function (m, name) {
+      return values && name in values ? String(values[name]) : m;
+    });
+  }
   var playBtn = document.getElementById('play');
   var seek = document.getElementById('seek');
   var clock = document.getElementById('clock');
@@ -19,7 +27,8 @@
   var when = app.querySelector('time[datetime]');
   if (when) {
     var d = new Date(when.getAttribute('datetime'));
-    if (!isNaN(d)) when.textContent = d.toLocaleString([], {dateStyle: 'medium', timeStyle: 'short'});
+    var opts = {dateStyle: 'medium', timeStyle: 'short'};
+    if (!isNaN(d)) when.textContent = d.toLocaleString(document.documentElement.lang || [], opts);
   }
 
   Array.prototype.forEach.call(app.querySelectorAll('.stem'), function (row) {
@@ -133,16 +142,16 @@
       mixer.peaksReady = true;
       drawAll();
     })
-    .catch(function (e) { status.textContent = 'Waveforms unavailable (' + e.message + ').'; });
+    .catch(function (e) { status.textContent = tr('no_waveforms', {error: e.message}); });
 
   function load() {
     var Ctx = window.AudioContext || window.webkitAudioContext;
-    if (!Ctx) { status.textContent = 'This browser cannot mix audio; use the players below.'; return null; }
+    if (!Ctx) { status.textContent = tr('no_mixer'); return null; }
     mixer.ctx = mixer.ctx || new Ctx();
     mixer.loading = true;
     playBtn.disabled = true;
     var done = 0;
-    status.textContent = 'Loading stems… 0/' + mixer.tracks.length;
+    status.textContent = tr('loading', {done: 0, total: mixer.tracks.length});
     return Promise.all(mixer.tracks.map(function (t) {
       return fetch(t.url, {credentials: 'same-origin'})
         .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.arrayBuffer(); })
@@ -153,7 +162,7 @@
           t.buffer = buf;
           t.gain = mixer.ctx.createGain();
           t.gain.connect(mixer.ctx.destination);
-          status.textContent = 'Loading stems… ' + (++done) + '/' + mixer.tracks.length;
+          status.textContent = tr('loading', {done: ++done, total: mixer.tracks.length});
         });
     })).then(function () {
       mixer.duration = Math.max.apply(null, mixer.tracks.map(function (t) { return t.buffer.duration; }));
@@ -165,7 +174,7 @@
     }, function (e) {
       mixer.loading = false;
       playBtn.disabled = false;
-      status.textContent = 'Could not load the stems (' + (e && e.message || e) + ').';
+      status.textContent = tr('load_failed', {error: e && e.message || e});
       throw e;
     });
   }
@@ -189,7 +198,7 @@
     });
     mixer.startedAt = at;
     mixer.playing = true;
-    playBtn.textContent = 'Pause';
+    playBtn.textContent = tr('pause');
     playBtn.setAttribute('aria-pressed', 'true');
     tick();
   }
@@ -199,7 +208,7 @@
     mixer.offset = position();
     stopSources();
     mixer.playing = false;
-    playBtn.textContent = 'Play all';
+    playBtn.textContent = tr('play');
     playBtn.setAttribute('aria-pressed', 'false');
   }
 

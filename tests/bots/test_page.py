@@ -102,9 +102,11 @@ def test_page_url_is_signed_with_the_result_expiry(tmp_path: Path) -> None:
             "expires_at": 2_000_000_000.5,
         }
     )
-    url = page_url(settings, result)
     query = sign_path(settings.storage.signing_key_bytes(), "/r/abc123", 2_000_000_000)
-    assert url == f"https://stems.example/r/abc123?{query}"
+    # in the requester's language (English unless told), which the signature does not cover
+    assert page_url(settings, result) == f"https://stems.example/r/abc123?{query}&lang=en"
+    assert page_url(settings, result, "pt_BR").endswith(f"?{query}&lang=pt-BR")
+    assert page_url(settings, result, None) == f"https://stems.example/r/abc123?{query}"
     with pytest.raises(ValueError):
         page_path("../etc")
 
@@ -233,6 +235,13 @@ async def test_page_data_and_stored_peaks(
 
 @pytest.fixture
 async def published(tmp_path: Path) -> AsyncIterator[tuple[LocalStorage, Settings, str]]:
+    async with published_site(tmp_path) as site:
+        yield site
+
+
+@contextlib.asynccontextmanager
+async def published_site(tmp_path: Path) -> AsyncIterator[tuple[LocalStorage, Settings, str]]:
+    """Job ``job1`` (vocals with peaks, a zip, title "Plain") and the web app serving it."""
     port = free_port()
     settings = Settings(
         storage_dir=tmp_path / "st",

@@ -1,4 +1,5 @@
-"""The results page in a real headless Chromium: waveforms drawn, the mixer plays, mute works.
+"""The results page in a real headless Chromium: waveforms drawn, the mixer plays, mute works,
+and the page and page.js speak each of our languages.
 
 Needs Debian's ``chromium`` (driven by Playwright's async API with its executable, so no
 browser download). Leaves a screenshot at ``test-output/results-page.png``.
@@ -8,9 +9,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from shared.i18n import ENGLISH, LANGUAGES, texts
+from shared.links import with_lang
 from shared.redis_server import PrivateRedis
 from tests.bots.test_page import finished_page
 
@@ -124,17 +128,66 @@ async def test_results_page_in_chromium(
                 )
                 assert gains == [0, 0.5, 1, 1]
 
-                # the playhead moved on the waveforms; pause keeps the position
+                # the playhead moved on the waveforms; pause keeps the position. From 0.2 s, and
+                # the button clicked in the page: the track is 2 s long, and on a busy machine
+                # the steps above (or a click from here) can take longer than that
+                await page.evaluate("() => window.stembotMixer.seek(0.2)")
                 await page.wait_for_timeout(300)
-                await page.click("#play")
-                assert not await page.evaluate("() => window.stembotMixer.playing")
-                assert await page.evaluate("() => window.stembotMixer.offset") > 0
+                was, playing, offset = await page.evaluate(
+                    """() => {
+                        const m = window.stembotMixer, was = m.playing;
+                        document.getElementById('play').click();
+                        return [was, m.playing, m.offset];
+                    }"""
+                )
+                assert (was, playing) == (True, False)
+                assert offset > 0.2
 
                 await page.evaluate("() => window.scrollTo(0, 0)")
                 SCREENSHOT.parent.mkdir(exist_ok=True)
                 await page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+                shown = {lang: await page_in(page, page_site.url, lang) for lang in LANGUAGES}
                 assert errors == []
                 assert external == []
             finally:
                 await browser.close()
     assert SCREENSHOT.stat().st_size > 10_000
+    # each language's own words, not English: fails until the catalogues translate them
+    english = ENGLISH.p_("button", "Play all")
+    assert [lang for lang in LANGUAGES[1:] if shown[lang] == english] == []
+
+
+#: Records every text the mixer's status line shows.
+WATCH_STATUS = """() => {
+    const status = document.getElementById('status');
+    window.statusSeen = [];
+    new MutationObserver(() => window.statusSeen.push(status.textContent))
+        .observe(status, {childList: true, characterData: true, subtree: true});
+}"""
+
+
+async def page_in(page: Any, url: str, lang: str) -> str:
+    """Open the page in ``lang`` and check what page.js writes there; returns the label it
+    gives the play button after a pause."""
+    t = texts(lang)
+    await page.goto(with_lang(url, lang), timeout=20_000)
+    await page.wait_for_function(
+        "() => window.stembotMixer && window.stembotMixer.peaksReady", timeout=20_000
+    )
+    assert await page.get_attribute("html", "lang") == t.tag
+    assert await page.text_content("#play") == t.p_("button", "Play all")  # from the server
+    await page.evaluate(WATCH_STATUS)
+    await page.click("#play")
+    await page.wait_for_function("() => window.stembotMixer.loaded", timeout=30_000)
+    # written by page.js, in the page's language, with the numbers filled in
+    loading = await page.evaluate("() => window.statusSeen")
+    total = await page.locator(".stem").count()
+    assert t._("Loading stems… {done}/{total}", done=total, total=total) in loading, loading
+    await page.wait_for_function("() => window.stembotMixer.playing", timeout=30_000)
+    await page.evaluate("() => window.stembotMixer.seek(0)")
+    assert await page.text_content("#play") == t.p_("button", "Pause")
+    await page.evaluate("() => window.stembotMixer.pause()")
+    played = await page.text_content("#play")
+    assert played == t.p_("button", "Play all")
+    return str(played)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from shared.links import LinkCheck, sign_path, verify
+from shared.links import LinkCheck, page_url, sign_path, verify, with_lang
 
 KEY = b"k" * 32
 PATH = "/files/job/vocals.mp3"
@@ -80,3 +80,25 @@ def test_missing_or_malformed_parameters(exp: str | None, sig: str | None) -> No
         sig = tweaks.get(sig, sig.replace("SIG", good_sig))
     assert verify(KEY, PATH, exp, sig, now=0) is LinkCheck.INVALID
     assert verify(KEY, PATH, good_exp, good_sig, now=0) is LinkCheck.OK
+
+
+def test_the_page_language_is_outside_the_signature() -> None:
+    """A page link names its language in ``lang``, which is not signed: setting, changing or
+    dropping it leaves ``exp`` and ``sig`` exactly as they were, and the link valid."""
+    plain = page_url("https://s.example", KEY, "job", 2_000)
+    assert plain == f"https://s.example/r/job?{sign_path(KEY, '/r/job', 2_000)}"
+    german = page_url("https://s.example", KEY, "job", 2_000, "de")
+    assert german == plain + "&lang=de"
+    assert with_lang(german, "pt_BR") == plain + "&lang=pt-BR"
+    assert with_lang(german, "es-MX") == plain + "&lang=es"
+    assert with_lang(german, None) == plain
+    assert with_lang(with_lang(plain, "ru"), "ru") == plain + "&lang=ru"  # never twice
+    relative = "/r/job?" + sign_path(KEY, "/r/job", 2_000)
+    assert with_lang(relative, "fr") == relative + "&lang=fr"
+    for url in (german, with_lang(german, "ru"), with_lang(german, "xx")):
+        query = parse_qs(urlsplit(url).query)
+        assert verify(KEY, "/r/job", query["exp"][0], query["sig"][0], now=0) is LinkCheck.OK
+    # the parameter is no way into another job's page or a longer life
+    exp, sig = parts(sign_path(KEY, "/r/job", 2_000))
+    assert verify(KEY, "/r/other", exp, sig, now=0) is LinkCheck.INVALID
+    assert verify(KEY, "/r/job", "3000", sig, now=0) is LinkCheck.INVALID
