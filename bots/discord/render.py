@@ -12,6 +12,7 @@ import discord
 from bots.discord.language import command, menu, option
 from shared import errors
 from shared.i18n import N_, Texts
+from shared.links import with_lang
 from shared.models import CATALOGUE, SIX_STEM_MODEL
 from shared.schemas import JobResult, JobState, ProgressEvent, StemMode
 
@@ -170,7 +171,7 @@ def done_embed(t: Texts, result: JobResult, options: str) -> discord.Embed:
     lines = [t._("✅ Done! Download your stems:")]
     if result.page_url:
         listen = t._("▶ Listen, mix and download")
-        lines.append(f"**[{listen}]({result.page_url})**")
+        lines.append(f"**[{listen}]({with_lang(result.page_url, t.lang)})**")
     for s in result.stems:
         lines.append(f"**[{stem_name(t, s.name)}]({s.url})** · {t.megabytes(s.size_bytes)}")
     zipped = t._("All stems (zip)")

@@ -12,6 +12,7 @@ from bots.telegram.texts import mode_label, stem_label, switch_label
 from shared import errors
 from shared.errors import Cancelled
 from shared.i18n import LANGUAGES, NAMES, Texts
+from shared.links import with_lang
 from shared.schemas import JobResult, JobState, ProgressEvent
 
 BAR_WIDTH = 12
@@ -102,7 +103,8 @@ def done_text(t: Texts, result: JobResult, upload_limit: int | None) -> str:
         t._("Download links, valid until {expires}:", expires=expires),
     ]
     if result.page_url:
-        lines.append(_link(result.page_url, t._("▶ Listen, mix and download")))
+        page = with_lang(result.page_url, t.lang)
+        lines.append(_link(page, t._("▶ Listen, mix and download")))
     for stem in result.stems:
         size = t.megabytes(stem.size_bytes)
         lines.append(f"• {_link(stem.url, stem_label(t, stem.name))} ({size})")
