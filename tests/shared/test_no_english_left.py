@@ -40,7 +40,9 @@ OPERATOR_EXCEPTIONS = re.compile(
 #: Two words of letters with a space between: a sentence, not a name, path or pattern.
 WORDS = re.compile(r"(?<![\\\w.:/%{-])[A-Za-z]{2,}[,;:!?']? [A-Za-z]{2,}\b")
 #: Lua scripts and header values, not sentences.
-CODE = re.compile(r"redis\.call|filename\*?=")
+CODE = re.compile(r"redis\.call|filename\*?=|max-age|no-cache|realm=|default-src")
+#: HTML tags (with their attributes): markup around texts filled in from the catalogues.
+TAGS = re.compile(r"<[^>]*>")
 #: Calls whose string arguments are code or data: Lua, SQL-like scripts, regexes, headers.
 CODE_CALLS = {"LuaScript", "compile", "fullmatch", "match", "search", "sub", "split"}
 
@@ -125,7 +127,7 @@ class _Finder(ast.NodeVisitor):
             return
         self._skip_tree(node)
         text = _literal_text(node)
-        if WORDS.search(text) and not CODE.search(text):
+        if WORDS.search(TAGS.sub(" ", text)) and not CODE.search(text):
             self.found.append((node.lineno, text))
 
     def visit_Constant(self, node: ast.Constant) -> None:
