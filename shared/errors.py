@@ -113,7 +113,8 @@ class TooLarge(StembotError):
     @classmethod
     def render(cls, t: Texts, params: Params) -> str:
         values = {k: t.number(float(v), 1 if k == "size_mb" else 8) for k, v in params.items()}
-        return t._(cls.sized if "size_mb" in values else cls.text, **values)
+        text = cls.sized if "size_mb" in values else cls.text
+        return t._(text, **values)
 
 
 class EmptyFile(StembotError):
