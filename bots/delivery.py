@@ -1,13 +1,22 @@
 """Progress delivery, for every chat platform: a bot's event stream becomes edits of one
-status message per request.
+status message per request, by any number of processes of the bot.
 
-The stream (``stembot:events:<platform>``) is read in a consumer group, so what was not
-acknowledged comes back after a restart. An entry is acknowledged only once every status
-message it is for shows it, or something newer. Edits are paced (one per message at most every
-``edit_interval_s``, a chat held back while the platform's rate limit says so); a newer event
-replaces an older one not shown yet, and network errors back off. The final message goes out
-once: its parts (the text, each attached stem) are recorded per request id in Redis before the
-entry is acknowledged, so a redelivered final event sends nothing again.
+The stream (``stembot:events:<platform>``) is read in a consumer group, each process under
+its own name, so each entry goes to one process and what one did not acknowledge comes back:
+to itself after a restart under the same name, to another once it is idle (bots.peers). An
+entry is acknowledged only once every status message it is for shows it, or something newer.
+Edits are paced (one per message at most every ``edit_interval_s``, a chat held back while the
+platform's rate limit says so) and, with a send budget (shared.sendbudget), take their turn in
+the bot's budget across all its processes; a newer event replaces an older one not shown yet,
+and network errors back off.
+
+Places in the queue are read here, where they are shown: each process reads the queue once
+every ``place_interval_s`` for the waiting requests it keeps shown (bots.peers) and shows a
+new place when it changed. The worker does no work for waiting requests.
+
+Two processes may hold events of one request; the request's record in Redis (bots.records)
+lets one edit its message at a time, never shows an older event over a newer one, and sends
+each part of the final message once: its parts are recorded before the entry is acknowledged.
 
 What a platform adds is a :class:`Presenter`: how to find a request's status message, how to
 show progress and the end on it, and which of its errors mean "wait" or "try again".
@@ -21,40 +30,32 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Hashable
-from dataclasses import dataclass, field
-from typing import ClassVar, Generic, Protocol, Self, TypeVar, cast
+from typing import ClassVar, Generic, Self, cast
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from shared import jobs, keys
-from shared.backoff import Backoff, full_jitter
+from bots.follow import MAX_ATTEMPTS as MAX_ATTEMPTS
+from bots.follow import Driver, Follow, Presenter, T, newer
+from bots.follow import Target as Target
+from bots.pacing import Pacer as Pacer
+from bots.peers import Peers, default_name
+from bots.records import Parts as Parts
+from bots.records import Record
+from shared import jobs
+from shared.backoff import Backoff
 from shared.core import stream_of
 from shared.events import EventConsumer
-from shared.schemas import JobRequest, ProgressEvent
+from shared.places import Place
+from shared.schemas import JobRequest, JobState, ProgressEvent
+from shared.sendbudget import SendBudget
 
 log = logging.getLogger(__name__)
 
-#: One consumer name for every run of a bot: entries pending for it come back after a restart.
-CONSUMER = "bot"
-MAX_ATTEMPTS = 6
-
-
-class Target(Protocol):
-    """A request's status message."""
-
-    @property
-    def request_id(self) -> str: ...
-
-    @property
-    def chat(self) -> Hashable: ...
-
-    @property
-    def message(self) -> Hashable: ...
-
-
-T = TypeVar("T", bound=Target)
+#: A request followed here that got nothing to show for this long is forgotten here (its
+#: events go to other processes; the next one here follows it again).
+IDLE_FOLLOW_S = 600.0
 
 
 class Status(BaseModel):
@@ -82,134 +83,75 @@ class Status(BaseModel):
         return cls.model_validate({**reply, "request_id": request.request_id})
 
 
-class Parts:
-    """What of a request's final message went out already: "text", "file:<stem>", ...
-
-    Kept in Redis (``stembot:<platform>:final:<request id>``) so a restart sends nothing twice.
-    """
-
-    def __init__(self, redis: Redis, platform: str, request_id: str, done: set[str]) -> None:
-        self.redis, self.key, self.done = redis, keys.final_parts(platform, request_id), done
-
-    @classmethod
-    async def load(cls, redis: Redis, platform: str, request_id: str) -> Parts:
-        raw = await redis.hkeys(keys.final_parts(platform, request_id))  # type: ignore[misc]
-        return cls(redis, platform, request_id, {k.decode() for k in raw})
-
-    def __contains__(self, part: str) -> bool:
-        return part in self.done
-
-    async def mark(self, part: str) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.key, part, "1")
-            pipe.expire(self.key, jobs.REQUEST_TTL_S)
-            await pipe.execute()
-        self.done.add(part)
-
-
-class Presenter(Protocol[T]):
-    """The platform's side of delivery."""
-
-    platform: str
-
-    def target_of(self, request: JobRequest) -> T | None:
-        """The status message a stored request points at; None when it is not ours."""
-
-    async def progress(self, target: T, event: ProgressEvent, shown: object) -> object:
-        """Show a non-final state unless ``shown`` (what the last call returned) is the same."""
-
-    async def final(self, target: T, event: ProgressEvent, parts: Parts) -> None:
-        """Show the end; send each part not in ``parts`` yet and mark it once sent."""
-
-    async def finished(self, target: T) -> None:
-        """The request is over and its message complete (forget per-request state)."""
-
-    def retry_after(self, exc: Exception) -> float | None:
-        """Seconds the platform asks us to wait, when ``exc`` is its rate limit."""
-
-    def transient(self, exc: Exception) -> bool:
-        """True for a network error worth retrying for ever."""
-
-
-class Pacer:
-    """When each status message may be edited next, and which chats are held back."""
-
-    def __init__(self, edit_interval_s: float) -> None:
-        self.edit_interval_s = edit_interval_s
-        self._next_edit: dict[tuple[Hashable, Hashable], float] = {}
-        self._chat_pause: dict[Hashable, float] = {}
-
-    async def wait_turn(self, chat: Hashable, message: Hashable) -> None:
-        """Until this message may be edited again and its chat is not held back."""
-        while True:
-            now = time.monotonic()
-            until = max(self._next_edit.get((chat, message), 0.0), self._chat_pause.get(chat, 0.0))
-            if until <= now:
-                return
-            await asyncio.sleep(until - now)
-
-    def pause(self, chat: Hashable, seconds: float) -> None:
-        """Hold a chat back as long as the platform's rate limit asks."""
-        log.info("rate limited: waiting %.1f s before writing to a chat", seconds)
-        until = time.monotonic() + seconds
-        self._chat_pause[chat] = max(until, self._chat_pause.get(chat, 0.0))
-
-    def hold(self, chat: Hashable, message: Hashable, seconds: float | None = None) -> None:
-        """Edit this message no sooner than ``seconds`` (default: the edit interval) from now."""
-        delay = self.edit_interval_s if seconds is None else seconds
-        self._next_edit[(chat, message)] = time.monotonic() + delay
-
-    def release(self, chat: Hashable, message: Hashable) -> None:
-        """Forget a message's pacing (it will not be edited again)."""
-        self._next_edit.pop((chat, message), None)
-
-
-@dataclass
-class _Follow(Generic[T]):
-    target: T
-    parts: Parts
-    latest: ProgressEvent | None = None
-    entries: list[str] = field(default_factory=list)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    seen_stream: bool = False
-    closed: bool = False
-    shown: object = None
-    attempts: int = 0
-    task: asyncio.Task[None] | None = None
-
-
 class Delivery(Generic[T]):
-    def __init__(self, redis: Redis, presenter: Presenter[T], pacer: Pacer) -> None:
-        self.redis, self.presenter, self.pacer = redis, presenter, pacer
+    def __init__(
+        self,
+        redis: Redis,
+        presenter: Presenter[T],
+        pacer: Pacer,
+        *,
+        budget: SendBudget | None = None,
+        name: str | None = None,
+        queues: tuple[str, str] | None = None,
+        place_interval_s: float = 5.0,
+        claim_after_s: float = 30.0,
+    ) -> None:
+        """``name``: this process's consumer name (default: host and pid); ``queues``: the
+        separation and download queues whose places waiting requests are shown (None: none)."""
+        self.redis, self.presenter, self.pacer, self.budget = redis, presenter, pacer, budget
         self.platform = presenter.platform
-        self.consumer = EventConsumer(redis, stream_of(self.platform), self.platform, CONSUMER)
-        self._follows: dict[str, _Follow[T]] = {}
+        self.name = name or default_name()
+        stream = stream_of(self.platform)
+        self.consumer = EventConsumer(redis, stream, self.platform, self.name)
+        self.peers = Peers(
+            redis,
+            self.platform,
+            stream,
+            self.platform,
+            self.name,
+            claim_after_s=claim_after_s,
+            queues=queues,
+        )
+        self.place_interval_s, self.claim_every_s = place_interval_s, claim_after_s / 3
+        self._follows: dict[str, Follow[T]] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._unacked: dict[str, set[str]] = {}
         self._acking: set[str] = set()
         self._acked = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.driver = Driver(presenter, pacer, budget, self._covered, self._closed)
 
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.consumer.ensure_group()
-        self._task = asyncio.create_task(self._read_loop(), name=f"{self.platform}-delivery")
+        loops = {"delivery": self._read_loop, "takeover": self._takeover_loop}
+        if self.peers.queues is not None:
+            loops["places"] = self._places_loop
+        self._tasks = [
+            asyncio.create_task(loop(), name=f"{self.platform}-{what}")
+            for what, loop in loops.items()
+        ]
 
     async def stop(self) -> None:
-        """Stop at once; what was not acknowledged is delivered by the next run."""
-        tasks = [t for t in [self._task, *(f.task for f in self._follows.values())] if t]
+        """Stop at once; what was not acknowledged is delivered by the next run (or another
+        process)."""
+        tasks = [*self._tasks, *(f.task for f in self._follows.values() if f.task)]
+        editing = [f for f in self._follows.values() if f.busy]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._task = None
+        for follow in editing:  # an edit cut short: its lease goes back now, not in 30 s
+            with contextlib.suppress(RedisError):
+                await follow.record.end(None, None, shown=False)
+        self._tasks = []
         self._follows.clear()
 
     # --- what the handlers call --------------------------------------------------------
 
     async def follow(self, target: T, event: ProgressEvent) -> None:
         """Show a request's first state (queued, or a cached result) on its status message."""
-        follow = await self._follow(target.request_id, target)
+        follow = await self._follow(target.request_id, target, event.job_id)
         if follow is not None:
             await self._offer(follow, event, None)
 
@@ -256,7 +198,9 @@ class Delivery(Generic[T]):
         for follow in follows:
             await self._offer(follow, event, entry_id)
 
-    async def _follow(self, request_id: str, target: T | None = None) -> _Follow[T] | None:
+    async def _follow(
+        self, request_id: str, target: T | None = None, job_key: str = ""
+    ) -> Follow[T] | None:
         if request_id in self._follows:
             return self._follows[request_id]
         if request_id in self._finished:
@@ -270,105 +214,135 @@ class Delivery(Generic[T]):
             target = self.presenter.target_of(requests[0]) if requests else None
             if target is None:
                 return None  # expired, or not one of ours
+            job_key = requests[0].key
         if request_id in self._follows:  # made by the handler or the stream meanwhile
             return self._follows[request_id]
-        follow = _Follow(target, parts)
+        record = Record(self.redis, self.platform, request_id, self.name)
+        follow = Follow(target, parts, record, job_key)
         self._follows[request_id] = follow
-        follow.task = asyncio.create_task(self._drive(follow), name=f"deliver-{request_id}")
+        follow.task = asyncio.create_task(self.driver.drive(follow), name=f"deliver-{request_id}")
         return follow
 
-    async def _offer(self, follow: _Follow[T], event: ProgressEvent, entry_id: str | None) -> None:
+    async def _offer(self, follow: Follow[T], event: ProgressEvent, entry_id: str | None) -> None:
         if entry_id is None:
             if follow.seen_stream:
                 return  # the stream is ahead of the handler's first state already
         else:
             follow.seen_stream = True
             follow.entries.append(entry_id)
+            if newer(entry_id, follow.newest_entry):
+                follow.newest_entry = entry_id
+        follow.job_key = follow.job_key or event.job_id
+        follow.active = time.monotonic()
         if follow.closed:
             entries, follow.entries = follow.entries, []
             await self._covered(follow, entries)
             return
-        if follow.latest is None or not follow.latest.state.final:
-            follow.latest = event  # stream order: newer replaces older; a final stays
+        latest, latest_entry = follow.latest, follow.latest_entry
+        if latest is None or not latest.state.final:  # a final stays
+            if entry_id is None or latest_entry is None or newer(entry_id, latest_entry):
+                follow.latest, follow.latest_entry = event, entry_id
+                follow.latest_read = 1 if entry_id is None else 0  # (a place read at submission)
+        if event.state == JobState.QUEUED:
+            follow.place = event.position
+            await self._keep_place(follow)
+        else:
+            follow.waiting = False
+        if event.state.final and follow.ticket is not None:
+            follow.ticket.cancel()  # a progress edit waiting for the budget yields to the end
         follow.wake.set()
 
-    # --- one status message --------------------------------------------------------------
+    # --- places in the queue ---------------------------------------------------------------
 
-    async def _drive(self, follow: _Follow[T]) -> None:
-        target = follow.target
+    async def _keep_place(self, follow: Follow[T]) -> None:
+        """This process keeps the place of this waiting request shown."""
+        follow.waiting = True
+        if not follow.registered:
+            await self.peers.register(follow.target.request_id)
+            follow.registered = True
+
+    async def _places_loop(self) -> None:
         while True:
-            await follow.wake.wait()
-            await self.pacer.wait_turn(target.chat, target.message)
-            follow.wake.clear()
-            event, entries = follow.latest, follow.entries
-            follow.latest, follow.entries = None, []
-            if event is None:
-                await self._covered(follow, entries)
-                continue
+            await asyncio.sleep(self.place_interval_s)
             try:
-                if event.state.final:
-                    follow.closed = True
-                    await self.presenter.final(target, event, follow.parts)
-                    await follow.parts.mark("complete")
-                    await self.presenter.finished(target)
-                elif "text" not in follow.parts:
-                    shown = await self.presenter.progress(target, event, follow.shown)
-                    if shown != follow.shown:  # edited: the next edit waits its turn
-                        self.pacer.hold(target.chat, target.message)
-                    follow.shown = shown
-            except Exception as exc:
-                wait = self.presenter.retry_after(exc)
-                if wait is not None:
-                    self.pacer.pause(target.chat, wait)
-                    self._retry(follow, event, entries)
-                    continue
-                if isinstance(exc, RedisError | OSError) or self.presenter.transient(exc):
-                    self._backoff(follow, event, entries, exc, limit=None)  # never give up
-                    continue
-                # a bug: retry a few times, then drop this update
-                log.exception("%s: delivering %s failed", self.platform, target.request_id)
-                if not self._backoff(follow, event, entries, exc, limit=MAX_ATTEMPTS):
-                    continue
-            follow.attempts = 0
-            if follow.closed:
-                entries, follow.entries = entries + follow.entries, []
-            await self._covered(follow, entries)
-            if follow.closed:
-                self._follows.pop(target.request_id, None)
-                self.pacer.release(target.chat, target.message)
-                self._remember_finished(target.request_id)
-                return
+                await self._update_places()
+            except RedisError as exc:
+                log.warning("%s delivery: cannot read the queue (%s)", self.platform, exc)
 
-    def _retry(self, follow: _Follow[T], event: ProgressEvent, entries: list[str]) -> None:
-        follow.closed = False
-        if follow.latest is None or event.state.final:
-            follow.latest = event
-        follow.entries = entries + follow.entries
+    async def _update_places(self) -> None:
+        """One read of the queue for every waiting request kept here; a new place is shown."""
+        waiting = [f for f in self._follows.values() if f.waiting and not f.closed]
+        found = await self.peers.places([(f.target.request_id, f.job_key) for f in waiting])
+        if found is None:
+            return
+        for follow in waiting:
+            request_id = follow.target.request_id
+            place = found.waiting.get(request_id)
+            if place is not None:
+                self._offer_place(follow, place, found.read_ms)
+            elif request_id in found.gone or request_id in found.elsewhere:
+                follow.waiting = follow.registered = False
+                if follow.idle:  # its events go to whichever process reads them
+                    self._drop(follow)
+
+    def _offer_place(self, follow: Follow[T], place: Place, read_ms: int) -> None:
+        position, eta = place
+        pending = follow.latest
+        if follow.closed or not follow.waiting:
+            return
+        if position == follow.place or (pending is not None and pending.state != JobState.QUEUED):
+            return  # unchanged, or newer news waits to be shown
+        follow.place = position
+        follow.latest = ProgressEvent(
+            job_id=follow.job_key,
+            request_ids=[follow.target.request_id],
+            state=JobState.QUEUED,
+            position=position,
+            eta_s=eta,
+        )
+        follow.latest_entry, follow.latest_read = None, read_ms
+        follow.active = time.monotonic()
         follow.wake.set()
 
-    def _backoff(
-        self,
-        follow: _Follow[T],
-        event: ProgressEvent,
-        entries: list[str],
-        exc: Exception,
-        limit: int | None,
-    ) -> bool:
-        """Retry later (jittered backoff, up to a minute); True once the update is given up."""
-        follow.attempts += 1
-        target, name = follow.target, self.platform
-        if limit is not None and follow.attempts >= limit:
-            log.error("%s: giving up on an update of %s (%r)", name, target.request_id, exc)
-            return True
-        log.warning("%s: update of %s failed (%s), retrying", name, target.request_id, exc)
-        wait = full_jitter(follow.attempts, first_s=2.0, max_s=60.0)
-        self.pacer.hold(target.chat, target.message, wait)
-        self._retry(follow, event, entries)
-        return False
+    def _drop(self, follow: Follow[T]) -> None:
+        """Stop following an idle request here (a later event follows it again)."""
+        if follow.task is not None:
+            follow.task.cancel()
+        self._follows.pop(follow.target.request_id, None)
+        self.pacer.release(follow.target.chat, follow.target.message)
+
+    # --- what other processes left --------------------------------------------------------
+
+    async def _takeover_loop(self) -> None:
+        while True:
+            try:
+                await self._take_over()
+            except RedisError as exc:
+                log.warning("%s delivery: cannot take over (%s)", self.platform, exc)
+            await asyncio.sleep(self.claim_every_s)
+
+    async def _take_over(self) -> None:
+        """Say this process is alive; take the events and waiting requests of stopped ones;
+        forget requests whose events have gone elsewhere for a while."""
+        now = time.monotonic()
+        for followed in list(self._follows.values()):
+            if followed.idle and not followed.waiting and now - followed.active > IDLE_FOLLOW_S:
+                self._drop(followed)
+        await self.peers.keep(sorted(self._unacked))
+        for entry_id, event in await self.peers.claim():
+            if entry_id not in self._unacked and entry_id not in self._acking:
+                await self._dispatch(entry_id, event)
+        for request_id in await self.peers.adopt():
+            follow = self._follows.get(request_id) or await self._follow(request_id)
+            if follow is None:
+                await self.peers.drop(request_id)  # over, or gone: nothing to show
+            elif not follow.waiting:
+                follow.waiting = follow.registered = True
+                follow.place = None  # the next read shows it
 
     # --- acknowledgement ---------------------------------------------------------------
 
-    async def _covered(self, follow: _Follow[T], entries: list[str]) -> None:
+    async def _covered(self, follow: Follow[T], entries: list[str]) -> None:
         """The follow's message shows these entries (or newer): ack those no one else needs."""
         done = []
         for entry_id in entries:
@@ -390,6 +364,11 @@ class Delivery(Generic[T]):
         finally:
             self._acking.difference_update(entry_ids)
         self._acked.set()
+
+    def _closed(self, follow: Follow[T]) -> None:
+        """Its final message is out: it is not followed again."""
+        self._follows.pop(follow.target.request_id, None)
+        self._remember_finished(follow.target.request_id)
 
     def _remember_finished(self, request_id: str) -> None:
         self._finished[request_id] = None

@@ -38,9 +38,30 @@ Token = Annotated[SecretStr | None, AfterValidator(_blank_is_unset)]
 
 
 class BotSettings(BaseSettings):
-    """Each bot's own settings (bots/*/settings.py) read the same environment as these."""
+    """Each bot's own settings (bots/*/settings.py) read the same environment as these; the
+    fields here are every bot's (bots.delivery, bots.peers)."""
 
     model_config = _section()
+
+    bot_instance: str | None = Field(
+        default=None,
+        description="This bot process's name among the processes of its bot (its consumer "
+        "in the event stream's group): unique per process; the same name after a restart "
+        "picks up what it left. Unset: <host>:<pid>.",
+    )
+    bot_claim_after_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Events a bot process read but has not delivered for this long, and the "
+        "waiting requests whose place it showed, are taken over by another process of the "
+        "same bot (one that stopped or died) (s).",
+    )
+    bot_place_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often each bot process reads the queue (one Redis call) to show "
+        "waiting users their new place when it changed (s).",
+    )
 
 
 class RedisSettings(BaseSettings):

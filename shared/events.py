@@ -26,8 +26,10 @@ with the fields of :class:`shared.schemas.ProgressEvent`:
 ``result``
     for ``done``: the :class:`shared.schemas.JobResult` with the signed links.
 
-A bot reads its stream in a consumer group (:class:`EventConsumer`), so entries it has not
-acknowledged are delivered again after a restart: the final message is posted once.
+A bot reads its stream in a consumer group (:class:`EventConsumer`), each of its processes
+under its own consumer name, so entries a process has not acknowledged are delivered again
+after it restarts, or to another process once they are idle (bots.peers): the final message is
+posted once.
 Streams are capped (approximately ``STREAM_MAXLEN`` entries) so they cannot grow forever.
 """
 

@@ -1,4 +1,5 @@
-"""The platform-neutral core of a request: reuse, join or enqueue; positions; cancel.
+"""The platform-neutral core of a request: reuse, join or enqueue; cancel (places in the queue:
+shared.places).
 
 Its records in Redis (a request, a run's hash and waiting set, the result, the ETA average)
 are laid out in shared.keys; ``job:<key>`` is a hash of state, percent, arq_id (this run's
@@ -25,16 +26,21 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared import events, keys, metrics, usage
 from shared.errors import Cancelled
 from shared.lua import LuaScript
+from shared.places import DEFAULT_JOB_S as DEFAULT_JOB_S
+from shared.places import DOWNLOAD_SUFFIX as DOWNLOAD_SUFFIX
+from shared.places import STATS_JOB_S as STATS_JOB_S
+from shared.places import average_job_s as average_job_s
+from shared.places import queue_position as queue_position
+from shared.places import record_job_time as record_job_time
+from shared.places import running_count as running_count
+from shared.places import waiting_arq_ids as waiting_arq_ids
 from shared.schemas import JobRequest, JobResult, JobState, ProgressEvent
 from shared.storage import Storage
 
 REQUEST_TTL_S = 3 * 24 * 3600
 FINAL_STATE_TTL_S = 24 * 3600
-DEFAULT_JOB_S = 60.0
 JOB_FUNCTION = "separate"
 DOWNLOAD_FUNCTION = "download"
-#: Suffix of the arq id of a run's download stage (the separation stage uses the run id).
-DOWNLOAD_SUFFIX = ".dl"
 
 
 result_key = keys.result
@@ -42,7 +48,6 @@ job_key = keys.job
 subscribers_key = keys.job_requests
 request_key = keys.request
 cancel_key = keys.cancel
-STATS_JOB_S = keys.JOB_SECONDS
 
 #: Redis errors that mean "unreachable for now" (restart, failover, network); BusyLoadingError,
 #: while a restarted Redis reads its append-only file, is a ConnectionError.
@@ -238,85 +243,6 @@ async def notify(redis: Redis, requests: list[JobRequest], event: ProgressEvent)
     await events.publish(redis, [(r.reply_to, r.request_id) for r in requests], event)
 
 
-async def waiting_arq_ids(redis: Redis, queue_name: str) -> list[str]:
-    """arq job ids in the queue that no worker has started yet, oldest first."""
-    # Every entry, also those a few ms ahead of the clock (see enqueue_fifo); arq's retries
-    # put a job back with a later score, which is its real place in the line too.
-    ids = [i.decode() for i in await redis.zrangebyscore(queue_name, "-inf", "+inf")]
-    if not ids:
-        return []
-    async with redis.pipeline(transaction=False) as pipe:
-        for arq_id in ids:
-            pipe.exists(keys.arq_in_progress(arq_id))
-        running = await pipe.execute()
-    return [i for i, r in zip(ids, running, strict=True) if not r]
-
-
-async def average_job_s(redis: Redis) -> float:
-    raw = await redis.get(STATS_JOB_S)
-    return float(raw) if raw else DEFAULT_JOB_S
-
-
-async def record_job_time(redis: Redis, seconds: float) -> None:
-    """Exponential moving average of job wall time (for ETAs)."""
-    old = await average_job_s(redis)
-    await redis.set(STATS_JOB_S, f"{0.7 * old + 0.3 * seconds:.2f}")
-
-
-async def running_count(redis: Redis, queue_name: str) -> int:
-    ids = await redis.zrange(queue_name, 0, -1)
-    if not ids:
-        return 0
-    async with redis.pipeline(transaction=False) as pipe:
-        for arq_id in ids:
-            pipe.exists(keys.arq_in_progress(arq_id.decode()))
-        return sum(bool(x) for x in await pipe.execute())
-
-
-async def queue_position(
-    redis: Redis, arq_id: str, *, queue_name: str
-) -> tuple[int | None, float | None]:
-    """(position, eta seconds) of a waiting run; (None, None) once it is running or gone."""
-    waiting = await waiting_arq_ids(redis, queue_name)
-    if arq_id not in waiting:
-        return None, None
-    position = waiting.index(arq_id)
-    workers = max(1, await running_count(redis, queue_name))
-    eta = (position + 1) * await average_job_s(redis) / workers
-    return position, round(eta, 1)
-
-
-async def broadcast_positions(redis: Redis, queue_name: str) -> None:
-    """Tell every waiting request its new queue position (called when the queue moves).
-
-    One broadcast at a time per queue: two workers starting jobs at once would otherwise
-    take their snapshots in one order and publish them in the other, telling a user a
-    later place after an earlier one.
-    """
-    lock = redis.lock(keys.broadcast_lock(queue_name), timeout=30, blocking_timeout=30)
-    async with lock:
-        await _broadcast_positions(redis, queue_name)
-
-
-async def _broadcast_positions(redis: Redis, queue_name: str) -> None:
-    waiting = await waiting_arq_ids(redis, queue_name)
-    if not waiting:
-        return
-    avg = await average_job_s(redis)
-    workers = max(1, await running_count(redis, queue_name))
-    for position, arq_id in enumerate(waiting):
-        key = arq_id.split(".", 1)[0]
-        requests = await waiting_requests(redis, key)
-        eta = round((position + 1) * avg / workers, 1)
-        await notify(
-            redis,
-            requests,
-            ProgressEvent(
-                job_id=key, request_ids=[], state=JobState.QUEUED, position=position, eta_s=eta
-            ),
-        )
-
-
 async def cancel_request(
     redis: ArqRedis, request: JobRequest, *, storage: Storage | None = None
 ) -> bool:
@@ -354,6 +280,7 @@ async def cancel_request(
             state=JobState.CANCELLED,
             error_code=cancelled.code,
             error_message=cancelled.user_message,
+            error_params=cancelled.params,
         ),
     )
     return True

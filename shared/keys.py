@@ -12,7 +12,6 @@ key                                     type    owner                  expires  
 ``stembot:result:<key>``                string  shared.jobs            with its links   no
 ``stembot:cancel:<arq id>``             string  shared.jobs            1 day            no
 ``stembot:score:<queue>``               string  shared.jobs            1 day            no
-``stembot:broadcast:<queue>``           lock    shared.jobs            30 s             no
 ``stembot:stats:job_s``                 string  shared.jobs            never            no
 ``stembot:user:<user>:jobs``            set     shared.usage           2 days           yes
 ``stembot:limits:window:<user>``        zset    shared.limits          1 h idle         yes
@@ -28,7 +27,11 @@ key                                     type    owner                  expires  
 ``stembot:metrics``                     hash    shared.metrics         never            no
 ``stembot:events:<platform>``           stream  frontends (bots/*)     ~10000 entries   no
 ``stembot:events:cli:<id>``             stream  bots.split             its run          no
-``stembot:<platform>:final:<request>``  hash    bots.delivery          3 days           yes [1]
+``stembot:<platform>:final:<request>``  hash    bots.records           3 days           yes [1]
+``stembot:<platform>:waiting``          hash    bots.peers             never (emptied)  no
+``stembot:<platform>:processes``        zset    bots.peers             ~an hour idle    no
+``stembot:budget:<platform>:<bot>``     hash    shared.sendbudget      a minute idle    no
+``stembot:budget:<platform>:<bot>:<c>`` hash    shared.sendbudget      a minute idle    no [5]
 ``stembot:telegram:prefs:<tg user>``    hash    bots.telegram.store    never            yes
 ``stembot:telegram:active:<tg user>``   set     bots.telegram.store    3 days           yes
 ``stembot:telegram:pending:<chat>:<m>`` string  bots.telegram.store    1 h              yes [4]
@@ -46,6 +49,12 @@ key                                     type    owner                  expires  
 [2] ``spec`` is the request that started the run: /forget removes it, or the whole record.
 [3] kept by /forget on purpose: the operators' record of abuse and of admin changes.
 [4] the chat of a private conversation is the user's Telegram id; a pending song names them.
+[5] ``<c>`` is a hash of the chat's id (a private chat's is the user's), never the id itself.
+
+``<bot>`` names a bot without its token: Telegram's numeric bot id (the token's part before
+``:``), or a hash of a Discord token; ``stembot:<platform>:waiting`` maps the requests waiting
+in the queue to the bot process (its stream consumer name) that keeps their place shown;
+``stembot:<platform>:processes`` holds when each process of a bot was last seen alive.
 
 Contents: ``shared.jobs`` (request/job/result records), ``shared.limits`` (the limiter and
 the policy), ``shared.stats``, ``bots.telegram.store``, ``bots.api`` say what the fields mean.
@@ -97,10 +106,6 @@ def cancel(arq_id: str) -> str:
 
 def queue_score(queue_name: str) -> str:
     return f"{ROOT}score:{queue_name}"
-
-
-def broadcast_lock(queue_name: str) -> str:
-    return f"{ROOT}broadcast:{queue_name}"
 
 
 JOB_SECONDS = f"{STATS}job_s"
@@ -158,8 +163,25 @@ def events(platform: str) -> str:
 
 
 def final_parts(platform: str, request_id: str) -> str:
-    """What of a request's final message went out (bots.delivery.Parts)."""
+    """A request's status message as shown: what of its final message went out, the newest
+    event shown and which bot process is editing it (bots.records)."""
     return f"{ROOT}{platform}:final:{request_id}"
+
+
+def waiting(platform: str) -> str:
+    """Requests waiting in the queue -> the bot process that shows their place (bots.peers)."""
+    return f"{ROOT}{platform}:waiting"
+
+
+def processes(platform: str) -> str:
+    """A bot's processes by when each was last seen alive (bots.peers)."""
+    return f"{ROOT}{platform}:processes"
+
+
+def send_budget(platform: str, bot: str, chat: str | None = None) -> str:
+    """A bot's send budget (a token bucket) for all its processes, or for one chat's hash
+    (shared.sendbudget)."""
+    return f"{ROOT}budget:{platform}:{bot}" + (f":{chat}" if chat is not None else "")
 
 
 def telegram(*parts: object) -> str:
@@ -211,7 +233,6 @@ PATTERNS: dict[str, bool] = {
     result("*"): False,
     cancel("*"): False,
     queue_score("*"): False,
-    broadcast_lock("*"): False,
     JOB_SECONDS: False,
     user_jobs("*"): True,
     limit_window("*"): True,
@@ -226,6 +247,10 @@ PATTERNS: dict[str, bool] = {
     METRICS: False,
     events("*"): False,
     final_parts("*", "*"): True,
+    waiting("*"): False,
+    processes("*"): False,
+    send_budget("*", "*"): False,
+    send_budget("*", "*", "*"): False,
     telegram("prefs", "*"): True,
     telegram("active", "*"): True,
     telegram("pending", "*", "*"): True,

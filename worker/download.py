@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shared import jobs, metrics
+from shared import jobs, metrics, places
 from shared.config import Settings
 from shared.errors import InternalError
-from shared.schemas import JobRequest, JobResult, JobState
+from shared.schemas import JobRequest, JobResult, JobState, ProgressEvent
 from worker import youtube
 from worker.pipeline import JobRun, WorkerDeps
 
@@ -83,14 +83,20 @@ class DownloadRun(JobRun):
         await redis.hset(  # type: ignore[misc]
             jobs.job_key(self.key), mapping={"storage_key": storage_key, "title": video.title}
         )
+        self.state = JobState.QUEUED  # the ticker reports the download no more
         if not await jobs.set_state(redis, self.key, self.arq_id, JobState.QUEUED, None):
             await storage.delete(storage_key)  # cancelled while downloading
             return None
-        await jobs.enqueue_fifo(
-            redis, jobs.JOB_FUNCTION, self.key, self.arq_id, self.arq_id, settings.redis.queue_name
+        queue = settings.redis.queue_name
+        # Its requests hear that it waits again, and where, before it can start (so no event of
+        # the separation comes first); their bots keep the place up to date from there.
+        position, eta = await places.next_place(redis, queue)
+        event = ProgressEvent(
+            job_id=self.key, request_ids=[], state=JobState.QUEUED, position=position, eta_s=eta
         )
+        await jobs.notify(redis, await jobs.waiting_requests(redis, self.key), event)
+        await jobs.enqueue_fifo(redis, jobs.JOB_FUNCTION, self.key, self.arq_id, self.arq_id, queue)
         log.info("job %s: downloaded %r, queued for separation", self.key, video.title)
-        await jobs.broadcast_positions(redis, settings.redis.queue_name)
         return None
 
 

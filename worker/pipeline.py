@@ -2,7 +2,9 @@
 store -> report.
 
 Heavy steps run in the worker's executor thread, never on the event loop; the loop keeps
-publishing progress (at a bounded rate) and answering arq while Demucs runs.
+publishing progress (at a bounded rate) and answering arq while Demucs runs. A run tells only
+its own requests how it goes: the places of the runs still waiting are read where they are
+shown (shared.places), so nothing a worker does grows with the queue.
 """
 
 from __future__ import annotations
@@ -181,7 +183,6 @@ class JobRun:
         shutil.rmtree(workdir, ignore_errors=True)  # left by a run of this job that died
         workdir.mkdir()
         ticker = asyncio.create_task(self._ticker())
-        await jobs.broadcast_positions(redis, self.queue_name)
         error: StembotError | None = None
         result: JobResult | None = None
         try:
@@ -243,7 +244,6 @@ class JobRun:
             )
             await jobs.notify(redis, requests, done)
             log.info("job %s done in %.1fs", self.key, time.monotonic() - self.started)
-        await jobs.broadcast_positions(redis, self.queue_name)
 
     @property
     def queue_name(self) -> str:
@@ -290,6 +290,7 @@ class JobRun:
                 state=state,
                 error_code=error.code,
                 error_message=error.user_message,
+                error_params=error.params,
             ),
         )
 

@@ -6,6 +6,10 @@ STEMBOT_DISCORD_SYNC_GUILD_ID is set, else globally) when they changed since the
 or when asked to (`stembot discord --sync-commands`), and stays connected to the gateway.
 Discord rate-limits command syncs tightly, so a restart that changed nothing sends nothing.
 The bot needs no privileged intent: slash commands and menus bring their own data.
+
+It shards (discord.py's AutoShardedClient): the count Discord recommends, all in this process,
+unless STEMBOT_DISCORD_SHARD_COUNT and this process's STEMBOT_DISCORD_SHARD_IDS say otherwise;
+any process delivers any request's progress.
 """
 
 from __future__ import annotations
@@ -13,17 +17,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from typing import Any
 
 import aiohttp
 import discord
 from arq.connections import ArqRedis
 from discord import app_commands
 
-from bots.delivery import Delivery, Pacer
 from bots.discord import admin, intake, render
 from bots.discord.cancel import CancelButton
 from bots.discord.deps import DiscordDeps
-from bots.discord.presenter import DiscordPresenter
+from bots.discord.language import Translator, p_, texts_of
+from bots.discord.presenter import discord_budget, discord_delivery
 from bots.discord.redact import keep_tokens_out_of_logs
 from bots.discord.settings import DiscordSettings
 from shared import jobs, keys
@@ -51,7 +56,11 @@ class DiscordStartupError(Exception):
 
 
 def _choices(options: dict[str, str]) -> list[app_commands.Choice[str]]:
-    return [app_commands.Choice(name=label[:100], value=value) for value, label in options.items()]
+    """Choices whose labels are catalogue messages (translated at sync)."""
+    return [
+        app_commands.Choice(name=app_commands.locale_str(label[:100], msgid=label), value=value)
+        for value, label in options.items()
+    ]
 
 
 STEMS = _choices({value: label for value, (label, _, _) in render.STEM_CHOICES.items()})
@@ -59,13 +68,23 @@ MODELS = _choices(render.MODEL_CHOICES)
 FORMATS = _choices(render.FORMAT_CHOICES)
 
 
-@app_commands.command(name="stem", description="Split a song into stems (vocals, drums, bass…)")
+@app_commands.command(
+    name=p_("command_name", "stem"),
+    description=p_("command_description", "Split a song into stems (vocals, drums, bass…)"),
+)
+@app_commands.rename(
+    file=p_("option_name", "file"),
+    url=p_("option_name", "url"),
+    stems=p_("option_name", "stems"),
+    model=p_("option_name", "model"),
+    format=p_("option_name", "format"),
+)
 @app_commands.describe(
-    file="An audio or video file",
-    url="A YouTube video link",
-    stems="Which stems (default: all 4)",
-    model="Speed vs quality (default: htdemucs)",
-    format="Audio format of the stems (default: mp3)",
+    file=p_("option_description", "An audio or video file"),
+    url=p_("option_description", "A YouTube video link"),
+    stems=p_("option_description", "Which stems (default: all 4)"),
+    model=p_("option_description", "Speed vs quality (default: htdemucs)"),
+    format=p_("option_description", "Audio format of the stems (default: mp3)"),
 )
 @app_commands.choices(stems=STEMS, model=MODELS, format=FORMATS)
 @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
@@ -87,7 +106,8 @@ async def stem_command(
     await intake.stem_command(interaction, file, url, choice)
 
 
-@app_commands.context_menu(name="Split stems")
+# TRANSLATORS: a menu in Discord's Apps menu of a message: up to 32 characters
+@app_commands.context_menu(name=p_("command_name", "Split stems"))
 @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
 @app_commands.allowed_installs(guilds=True, users=False)
 async def split_menu(interaction: discord.Interaction, message: discord.Message) -> None:
@@ -95,7 +115,7 @@ async def split_menu(interaction: discord.Interaction, message: discord.Message)
     await intake.split_message(interaction, message)
 
 
-class StemBot(discord.Client):
+class StemBot(discord.AutoShardedClient):
     def __init__(
         self,
         settings: Settings,
@@ -106,8 +126,14 @@ class StemBot(discord.Client):
         keep_tokens_out_of_logs()  # discord.py logs interaction tokens at DEBUG
         intents = discord.Intents.none()
         intents.guilds = True  # not privileged: servers' upload limits and channels
+        shards: dict[str, Any] = {"shard_count": ds.discord_shard_count}
+        if ds.discord_shard_ids is not None:  # this process's part of the shards
+            shards["shard_ids"] = ds.discord_shard_ids
         super().__init__(
-            intents=intents, max_messages=None, max_ratelimit_timeout=RATE_LIMIT_WAIT_S
+            intents=intents,
+            max_messages=None,
+            max_ratelimit_timeout=RATE_LIMIT_WAIT_S,
+            **shards,
         )
         self.tree = app_commands.CommandTree(self)
         self.tree.add_command(stem_command)
@@ -116,8 +142,11 @@ class StemBot(discord.Client):
         self.tree.add_command(admin.forget_command)
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
         self.settings, self.ds, self.redis, self.storage = settings, ds, redis, storage
-        self.presenter = DiscordPresenter(self, ds, settings, storage)
-        self.delivery = Delivery(redis, self.presenter, Pacer(ds.discord_edit_interval_s))
+        token = ds.discord_token.get_secret_value() if ds.discord_token else ""
+        self.budget = discord_budget(redis, ds, token) if token else None
+        self.presenter, self.delivery = discord_delivery(
+            redis, self, ds, settings, storage, self.budget
+        )
         self._deps: DiscordDeps | None = None
 
     @property
@@ -131,6 +160,7 @@ class StemBot(discord.Client):
             self.settings, self.ds, self.redis, self.storage, http, self.presenter, self.delivery
         )
         self.add_dynamic_items(CancelButton, admin.ForgetButton)
+        await self.tree.set_translator(Translator())
         await self.delivery.start()
 
     async def sync_commands(self, *, force: bool = False) -> bool:
@@ -140,21 +170,29 @@ class StemBot(discord.Client):
         guild = discord.Object(id=guild_id) if guild_id is not None else None
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
-        # the body CommandTree.sync sends (no translator is set)
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        # the body CommandTree.sync sends, with the translations
+        translator = self.tree.translator
+        payload = [
+            await command.get_translated_payload(self.tree, translator)
+            if translator is not None
+            else command.to_dict(self.tree)
+            for command in self.tree.get_commands(guild=guild)
+        ]
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         key = commands_key(self.application_id, guild_id)
-        where = f"server {guild_id}" if guild_id else "all servers"
+        where = f"server {guild_id}" if guild_id else "global"
         if not force and await self.redis.get(key) == digest.encode():
-            log.info("discord: commands unchanged since the last sync to %s", where)
+            log.info("discord: commands unchanged since the last sync (%s)", where)
             return False
         synced = await self.tree.sync(guild=guild)
         await self.redis.set(key, digest)
-        log.info("discord: %d commands synced to %s", len(synced), where)
+        log.info("discord: %d commands synced (%s)", len(synced), where)
         return True
 
     async def close(self) -> None:
         await self.delivery.stop()
+        if self.budget is not None:
+            await self.budget.close()
         if self._deps is not None:
             await self._deps.http.close()
         await super().close()
@@ -163,13 +201,14 @@ class StemBot(discord.Client):
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         """A handler raised: logged with a reference, and the user is told."""
+        t = texts_of(interaction)
         if isinstance(getattr(error, "original", error), jobs.REDIS_DOWN):
             log.warning("discord: Redis unreachable (%s)", getattr(error, "original", error))
-            embed = render.refusal(ServiceUnavailable().user_message)  # restarting: try again
+            embed = render.refusal(ServiceUnavailable().message(t))  # restarting: try again
         else:
             reference = InternalError().reference
             log.error("discord: a command failed, reference %s", reference, exc_info=error)
-            embed = render.refusal(render.SOMETHING_WRONG.format(reference=reference))
+            embed = render.refusal(render.something_wrong(t, reference))
         try:
             if interaction.response.is_done():
                 await interaction.followup.send(embed=embed, ephemeral=True)

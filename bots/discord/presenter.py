@@ -2,8 +2,13 @@
 
 The status message is the response to the user's interaction. For its first 15 minutes the
 bot edits it with the interaction's token (kept in memory only: it is a credential); after
-that, or after a restart, through its own access to the channel. At the end the embed shows
-the links, and the stems that fit the server's upload limit are attached when allowed.
+that, after a restart, or from another process of the bot, through its own access to the
+channel. At the end the embed shows the links, and the stems that fit the server's upload
+limit are attached when allowed.
+
+Every edit and post takes its turn in the bot's send budget, shared by all its processes
+(shared.sendbudget): Discord's global limit and its limit per channel. Progress edits come
+with their turn taken by delivery; the final's writes wait for theirs (never dropped).
 """
 
 from __future__ import annotations
@@ -13,18 +18,22 @@ import datetime as dt
 import io
 import logging
 import secrets
+from collections.abc import Hashable
 from typing import Any, ClassVar
 
 import aiohttp
 import discord
+from redis.asyncio import Redis
 
 from bots import delivery
-from bots.delivery import Parts, stream_of
+from bots.delivery import Delivery, Pacer, Parts, stream_of
 from bots.discord.render import cancel_view, final_embed, progress_embed
 from bots.discord.settings import DiscordSettings
 from shared.config import Settings
 from shared.errors import SourceGone
+from shared.i18n import texts
 from shared.schemas import DiscordReply, JobRequest, JobResult, JobState, ProgressEvent
+from shared.sendbudget import Limit, SendBudget, bot_name
 from shared.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -51,28 +60,40 @@ class DiscordPresenter:
     platform = PLATFORM
 
     def __init__(
-        self, client: discord.Client, ds: DiscordSettings, settings: Settings, storage: Storage
+        self,
+        client: discord.Client,
+        ds: DiscordSettings,
+        settings: Settings,
+        storage: Storage,
+        budget: SendBudget | None = None,
     ) -> None:
         self.client, self.ds, self.settings, self.storage = client, ds, settings, storage
+        self.budget = budget
         self._interactions: dict[str, discord.Interaction] = {}
 
     def remember(self, request_id: str, interaction: discord.Interaction) -> None:
         """Edit this request's message with the interaction's token while it is valid."""
+        now = discord.utils.utcnow()  # (those whose end another process showed expire here)
+        self._interactions = {
+            rid: known for rid, known in self._interactions.items() if known.expires_at > now
+        }
         self._interactions[request_id] = interaction
 
     def target_of(self, request: JobRequest) -> Status | None:
         return Status.of(request) if request.frontend == PLATFORM else None
 
     async def progress(self, status: Status, event: ProgressEvent, shown: object) -> object:
-        embed = progress_embed(status.title, event, status.options)
+        t = texts(status.lang)
+        embed = progress_embed(t, status.title, event, status.options)
         if embed.description != shown:
-            await self.edit(status, embed=embed, view=cancel_view(status.request_id))
+            view = cancel_view(t, status.request_id)
+            await self.edit(status, prepaid=True, embed=embed, view=view)
         return embed.description
 
     async def final(self, status: Status, event: ProgressEvent, parts: Parts) -> None:
         if "text" in parts:
             return
-        embed = final_embed(status.title, event, status.options)
+        embed = final_embed(texts(status.lang), status.title, event, status.options)
         files = await self._stem_files(status, event.result) if event.state == JobState.DONE else []
         try:
             if files and not await self._edit_with_files(status, embed, files):
@@ -104,8 +125,11 @@ class DiscordPresenter:
 
     # --- writing -----------------------------------------------------------------------
 
-    async def edit(self, status: Status, **fields: Any) -> bool:
-        """Edit the status message; False when it cannot be (deleted, no access)."""
+    async def edit(self, status: Status, *, prepaid: bool = False, **fields: Any) -> bool:
+        """Edit the status message; False when it cannot be (deleted, no access).
+        ``prepaid``: its turn in the send budget was taken already."""
+        if not prepaid:
+            await self._turn(status.channel_id)
         interaction = self._interactions.get(status.request_id)
         if (
             interaction is not None
@@ -145,6 +169,7 @@ class DiscordPresenter:
             return False
 
     async def _post_anew(self, status: Status, embed: discord.Embed) -> None:
+        await self._turn(status.channel_id)
         channel = self.client.get_partial_messageable(status.channel_id)
         try:
             await channel.send(
@@ -154,6 +179,11 @@ class DiscordPresenter:
             )
         except (discord.NotFound, discord.Forbidden) as exc:
             log.info("discord: cannot post the result of %s: %s", status.request_id, exc)
+
+    async def _turn(self, channel_id: int) -> None:
+        """Wait for a write's turn in the send budget (an urgent one: never dropped)."""
+        if self.budget is not None:
+            await self.budget.take(channel_id, urgent=True)
 
     async def _stem_files(self, status: Status, result: JobResult | None) -> list[discord.File]:
         """The stems to attach: as many as fit the server's upload limit together."""
@@ -182,3 +212,43 @@ class DiscordPresenter:
             ext = stem.filename.rsplit(".", 1)[-1]
             files.append(discord.File(io.BytesIO(data), filename=f"{title} - {stem.name}.{ext}"))
         return files
+
+
+def discord_budget(redis: Redis, ds: DiscordSettings, token: str) -> SendBudget:
+    """The bot's send budget: Discord's global limit and its limit per channel."""
+    channel = Limit(ds.discord_channel_sends_per_5s, 5.0)
+
+    def channel_limit(_: Hashable) -> Limit:
+        return channel
+
+    return SendBudget(
+        redis,
+        PLATFORM,
+        bot_name(PLATFORM, token),
+        bot_limit=Limit(ds.discord_requests_per_s, 1.0),
+        chat_limit=channel_limit,
+    )
+
+
+def discord_delivery(
+    redis: Redis,
+    client: discord.Client,
+    ds: DiscordSettings,
+    settings: Settings,
+    storage: Storage,
+    budget: SendBudget | None,
+) -> tuple[DiscordPresenter, Delivery[Status]]:
+    """The presenter (interactions are remembered there) and the delivery engine."""
+    presenter = DiscordPresenter(client, ds, settings, storage, budget)
+    queues = (settings.redis.queue_name, settings.redis.download_queue_name)
+    engine = Delivery(
+        redis,
+        presenter,
+        Pacer(ds.discord_edit_interval_s),
+        budget=budget,
+        name=ds.bot_instance,
+        queues=queues,
+        place_interval_s=ds.bot_place_interval_s,
+        claim_after_s=ds.bot_claim_after_s,
+    )
+    return presenter, engine

@@ -2,7 +2,10 @@
 
 :func:`build_application` wires the handlers and the progress delivery to the dependencies
 the entry point made (settings, Redis, storage); :func:`run_telegram` runs it, by long polling
-or, with ``STEMBOT_TELEGRAM_WEBHOOK_URL``, as a webhook, until it is cancelled.
+or, with ``STEMBOT_TELEGRAM_WEBHOOK_URL``, as a webhook, until it is cancelled. More processes
+of one bot share its send budget and its progress delivery (bots.delivery); Telegram hands a
+bot's updates to one poller, so the others run with ``STEMBOT_TELEGRAM_RECEIVE_UPDATES=false``
+(or all take webhook calls behind one URL, with one STEMBOT_TELEGRAM_WEBHOOK_SECRET).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from bots.telegram.commands import register_commands
 from bots.telegram.delivery import Status, telegram_delivery
 from bots.telegram.deps import KEY, BotDeps
 from bots.telegram.handlers import add_handlers
-from bots.telegram.messenger import Messenger
+from bots.telegram.messenger import BudgetLimiter, Messenger, telegram_budget
 from bots.telegram.settings import TelegramSettings
 from bots.telegram.store import Store
 from shared.config import Settings
@@ -61,7 +64,14 @@ def build_application(
     # Opt in to python-telegram-bot's timedelta time periods (its next major version's only
     # behaviour); otherwise every RetryAfter it raises also emits a deprecation warning.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
-    builder = ApplicationBuilder().token(_token(tg)).concurrent_updates(True)
+    token = _token(tg)
+    budget = telegram_budget(redis, tg, token)  # every send of every process of the bot
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .concurrent_updates(True)
+        .rate_limiter(BudgetLimiter(budget))
+    )
     if tg.telegram_api_url:
         builder = (
             builder.base_url(f"{tg.telegram_api_url}/bot")
@@ -70,7 +80,7 @@ def build_application(
         )
     app = builder.build()
     store = Store(redis)
-    messenger = Messenger(app.bot, tg, settings, storage)
+    messenger = Messenger(app.bot, tg, settings, storage, budget)
     delivery = telegram_delivery(redis, store, messenger, tg)
     app.bot_data[KEY] = BotDeps(settings, tg, redis, storage, store, messenger, delivery)
     add_handlers(app)
@@ -107,7 +117,7 @@ async def run_telegram(
             await register_admin_commands(app.bot, tg)
             await delivery.start()
             await app.start()
-            if tg.telegram_webhook_url:
+            if tg.telegram_webhook_url and tg.telegram_receive_updates:
                 secret = (
                     tg.telegram_webhook_secret.get_secret_value()
                     if tg.telegram_webhook_secret
@@ -117,12 +127,13 @@ async def run_telegram(
                 await app.bot.set_webhook(
                     tg.telegram_webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
                 )
-            else:
+            elif tg.telegram_receive_updates:
                 assert app.updater is not None
                 await app.updater.start_polling(
                     timeout=POLL_TIMEOUT_S, allowed_updates=ALLOWED_UPDATES
                 )
             how = "webhook" if runner else "long polling"
+            how = how if tg.telegram_receive_updates else "delivery only"
             log.info("telegram: @%s is running (%s)", app.bot.username, how)
             await asyncio.Event().wait()
         finally:

@@ -15,6 +15,7 @@ from bots.telegram.messenger import Messenger, seconds_of
 from bots.telegram.render import cancel_markup, final_text, progress_text
 from bots.telegram.settings import TelegramSettings
 from bots.telegram.store import Store
+from shared.i18n import texts
 from shared.schemas import JobRequest, JobState, ProgressEvent, TelegramReply
 
 PLATFORM = "telegram"
@@ -38,16 +39,18 @@ class TelegramPresenter:
         return Status.of(request)
 
     async def progress(self, status: Status, event: ProgressEvent, shown: object) -> object:
-        text = progress_text(status.lang, status.title, event)
+        t = texts(status.lang)
+        text = progress_text(t, status.title, event)
         if text != shown:
-            await self.out.edit(status.chat_id, status.message_id, text, cancel_markup(status.lang))
+            markup = cancel_markup(t)
+            await self.out.edit(status.chat_id, status.message_id, text, markup, prepaid=True)
         return text
 
     async def final(self, status: Status, event: ProgressEvent, parts: Parts) -> None:
         files = self.tg.telegram_send_audio and status.files
         if "text" not in parts:
             upload_limit = self.tg.upload_limit_bytes() if files else None
-            text = final_text(status.lang, status.title, event, upload_limit)
+            text = final_text(texts(status.lang), status.title, event, upload_limit)
             if not await self.out.edit(status.chat_id, status.message_id, text, None):
                 await self.out.send(status.chat_id, text)  # it is gone: never lose the end
             await parts.mark("text")
@@ -71,4 +74,14 @@ class TelegramPresenter:
 def telegram_delivery(
     redis: Redis, store: Store, out: Messenger, tg: TelegramSettings
 ) -> Delivery[Status]:
-    return Delivery(redis, TelegramPresenter(store, out, tg), out.pacer)
+    queues = out.settings.redis
+    return Delivery(
+        redis,
+        TelegramPresenter(store, out, tg),
+        out.pacer,
+        budget=out.budget,
+        name=tg.bot_instance,
+        queues=(queues.queue_name, queues.download_queue_name),
+        place_interval_s=tg.bot_place_interval_s,
+        claim_after_s=tg.bot_claim_after_s,
+    )

@@ -1,5 +1,9 @@
 """Writing to Telegram at a bounded rate.
 
+Every message and edit the bot sends takes its turn in the bot's send budget, shared by all
+its processes (shared.sendbudget): :class:`BudgetLimiter` is the Application's rate limiter,
+so handlers' answers wait for it too (never dropped), and a RetryAfter holds the chat back for
+every process. Progress edits come from delivery with their turn taken already (``prepaid``).
 Edits of one message are at least ``telegram_edit_interval_s`` apart; a chat is held back as
 long as Telegram's RetryAfter says. A message that cannot be edited (deleted, too old, the bot
 blocked) is reported as False, not raised; RetryAfter and network errors are raised for the
@@ -12,16 +16,21 @@ import asyncio
 import datetime as dtm
 import logging
 import secrets
+from collections.abc import Callable, Coroutine, Hashable
+from typing import Any
 
+from redis.asyncio import Redis
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.ext import BaseRateLimiter, ExtBot
 
-from bots.delivery import Pacer
+from bots.pacing import Pacer
 from bots.telegram.settings import TelegramSettings
 from shared.config import Settings
 from shared.errors import SourceGone
 from shared.schemas import JobResult, StemFile
+from shared.sendbudget import Limit, SendBudget, bot_name
 from shared.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -30,17 +39,92 @@ _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 EDIT_NOW_ATTEMPTS = 6
 
 
+#: Bot API methods that post or change a message: what Telegram's limits count.
+SENDS = ("send", "edit", "copy", "forward")
+#: A private chat may take a few messages at once (Telegram allows short bursts).
+PRIVATE_BURST = 3
+#: ``rate_limit_args`` of an edit whose turn in the budget was taken already.
+PREPAID = {"prepaid": True}
+
+
 def seconds_of(period: int | float | dtm.timedelta) -> float:
     """RetryAfter.retry_after in seconds (python-telegram-bot gives int or timedelta)."""
     return period.total_seconds() if isinstance(period, dtm.timedelta) else float(period)
 
 
+def chat_of(chat_id: object) -> Hashable:
+    """A chat id as the budget knows it (the Bot API takes ints and strings)."""
+    if isinstance(chat_id, str) and chat_id.lstrip("-").isdigit():
+        return int(chat_id)
+    return chat_id if isinstance(chat_id, Hashable) else str(chat_id)
+
+
+def telegram_budget(redis: Redis, tg: TelegramSettings, token: str) -> SendBudget:
+    """The bot's send budget: Telegram's limits for the bot, a private chat and a group."""
+    private = Limit(tg.telegram_chat_sends_per_s, 1.0, bursts=PRIVATE_BURST)
+    group = Limit(tg.telegram_group_sends_per_min, 60.0)
+
+    def chat_limit(chat: Hashable) -> Limit:
+        return private if isinstance(chat, int) and chat > 0 else group  # groups: < 0
+
+    return SendBudget(
+        redis,
+        "telegram",
+        bot_name("telegram", token),
+        bot_limit=Limit(tg.telegram_sends_per_s, 1.0),
+        chat_limit=chat_limit,
+    )
+
+
+class BudgetLimiter(BaseRateLimiter[dict[str, bool]]):
+    """The Application's rate limiter: each message the bot sends waits for its turn in the
+    send budget, unless delivery took it (``rate_limit_args=PREPAID``)."""
+
+    def __init__(self, budget: SendBudget) -> None:
+        self.budget = budget
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        await self.budget.close()
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: dict[str, bool] | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        chat = chat_of(data.get("chat_id"))
+        if endpoint.startswith(SENDS) and not (rate_limit_args or {}).get("prepaid"):
+            await self.budget.take(chat, urgent=True)
+        try:
+            return await callback(*args, **kwargs)
+        except RetryAfter as exc:
+            await self.budget.hold(chat, seconds_of(exc.retry_after))
+            raise
+
+
 class Messenger:
     def __init__(
-        self, bot: Bot, tg: TelegramSettings, settings: Settings, storage: Storage
+        self,
+        bot: Bot,
+        tg: TelegramSettings,
+        settings: Settings,
+        storage: Storage,
+        budget: SendBudget | None = None,
     ) -> None:
         self.bot, self.tg, self.settings, self.storage = bot, tg, settings, storage
         self.pacer = Pacer(tg.telegram_edit_interval_s)
+        #: the bot's budget (its rate limiter takes each send from it), for delivery
+        self.budget = budget
+
+    @property
+    def _limited(self) -> bool:
+        return isinstance(self.bot, ExtBot) and self.bot.rate_limiter is not None
 
     def pause(self, chat_id: int, exc: RetryAfter) -> None:
         """Hold a chat back as long as Telegram's flood control asks."""
@@ -49,9 +133,17 @@ class Messenger:
     # --- writing -------------------------------------------------------------------------
 
     async def edit(
-        self, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup | None
+        self,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | None,
+        *,
+        prepaid: bool = False,
     ) -> bool:
-        """Edit a message (HTML); False when it cannot be (deleted, too old, bot blocked)."""
+        """Edit a message (HTML); False when it cannot be (deleted, too old, bot blocked).
+        ``prepaid``: the edit's turn in the send budget was taken already."""
+        extra = {"rate_limit_args": PREPAID} if prepaid and self._limited else {}
         try:
             await self.bot.edit_message_text(
                 text,
@@ -60,6 +152,7 @@ class Messenger:
                 parse_mode=ParseMode.HTML,
                 reply_markup=markup,
                 link_preview_options=_NO_PREVIEW,
+                **extra,  # type: ignore[arg-type]
             )
         except BadRequest as exc:
             if "not modified" in exc.message.lower():

@@ -63,6 +63,31 @@ class TelegramSettings(BotSettings):
         description="Least time between two edits of one progress message (s).",
     )
 
+    telegram_receive_updates: bool = Field(
+        default=True,
+        description="This process takes the bot's updates (long polling, or the webhook). "
+        "Off: it only delivers progress and results, beside one that takes them (Telegram "
+        "hands each bot's updates to one poller).",
+    )
+    telegram_sends_per_s: float = Field(
+        default=30,
+        gt=0,
+        description="Most messages and edits the bot sends in any second, all its processes "
+        "together (Telegram's limit is about 30).",
+    )
+    telegram_chat_sends_per_s: float = Field(
+        default=1,
+        gt=0,
+        description="Most messages and edits in any second to one private chat (after a burst "
+        "of 3), all processes together.",
+    )
+    telegram_group_sends_per_min: float = Field(
+        default=20,
+        gt=0,
+        description="Most messages and edits in any minute to one group, all processes "
+        "together (Telegram's limit is 20).",
+    )
+
     @field_validator("telegram_api_url", "telegram_webhook_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:

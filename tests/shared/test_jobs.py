@@ -1,4 +1,4 @@
-"""The submit core against a real Redis: enqueue, join, reuse, positions, cancel."""
+"""The submit core against a real Redis: enqueue, join, reuse, places in the queue, cancel."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import abort_jobs_ss, in_progress_key_prefix
 
-from shared import jobs
+from shared import jobs, places
 from shared.events import decode_entry
 from shared.redis_server import PrivateRedis
 from shared.schemas import (
@@ -167,14 +167,53 @@ async def test_positions_skip_running_jobs(arq_redis: ArqRedis) -> None:
     assert pos == order.index(ids[2])
     assert eta == pytest.approx((pos + 1) * jobs.DEFAULT_JOB_S)
 
-    await jobs.broadcast_positions(arq_redis, QUEUE)
-    entries = await arq_redis.xrange("stream:c")
-    event = decode_entry(entries[-1][1])
-    assert (event.state, event.position, event.request_ids) == (
-        JobState.QUEUED,
-        pos,
-        [reqs[2].request_id],
+    assert await jobs.running_count(arq_redis, QUEUE) == 1
+    # nothing was published to the waiting requests: their places are read where shown
+    assert [await arq_redis.xlen(f"stream:{c}") for c in "abc"] == [0, 0, 0]
+
+
+async def test_places_of_waiting_requests_in_one_read(arq_redis: ArqRedis) -> None:
+    """A bot process reads the places of the requests it shows, in both queues, at once."""
+    registry, dl_queue = "test:waiting", "test:download"
+    reqs = [make_request(c * 64, user=c) for c in "abcd"]
+    for r in reqs[:3]:
+        await jobs.submit(arq_redis, r, queue_name=QUEUE)
+    youtube = reqs[3].model_copy(
+        update={"source": Source(kind="youtube", identity="dQw4w9WgXcQ", title="Video")}
     )
+    await jobs.submit(arq_redis, youtube, queue_name=QUEUE, download_queue=dl_queue)
+    ids = [(await arq_redis.hget(jobs.job_key(r.key), "arq_id")).decode() for r in reqs[:3]]
+    await arq_redis.set(in_progress_key_prefix + ids[0], b"1")  # a worker runs the first
+    await jobs.set_state(arq_redis, reqs[0].key, ids[0], JobState.SEPARATING, 10.0)
+    mine = [reqs[0], reqs[1], youtube]
+    await arq_redis.hset(registry, mapping={r.request_id: "bot-a" for r in mine})
+    await arq_redis.hset(registry, reqs[2].request_id, "bot-b")  # shown by another process
+    order = [i.decode() for i in await arq_redis.zrange(QUEUE, 0, -1) if i.decode() != ids[0]]
+
+    found = await places.places(
+        arq_redis,
+        [(r.request_id, r.key) for r in [*mine, reqs[2]]],
+        registry=registry,
+        owner="bot-a",
+        queue_name=QUEUE,
+        download_queue=dl_queue,
+    )
+
+    position = order.index(ids[1])
+    assert found.waiting == {
+        reqs[1].request_id: (position, (position + 1) * jobs.DEFAULT_JOB_S),
+        youtube.request_id: (0, jobs.DEFAULT_JOB_S),  # first in the download queue
+    }
+    assert (found.gone, found.elsewhere) == ([reqs[0].request_id], [reqs[2].request_id])
+    assert abs(found.read_ms / 1000 - time.time()) < 5  # Redis' clock
+    # the running one left the registry; the others stay with their process
+    assert await arq_redis.hgetall(registry) == {
+        reqs[1].request_id.encode(): b"bot-a",
+        youtube.request_id.encode(): b"bot-a",
+        reqs[2].request_id.encode(): b"bot-b",
+    }
+    # where a run put in the queue now would stand: after the two waiting
+    assert await places.next_place(arq_redis, QUEUE) == (2, 3 * jobs.DEFAULT_JOB_S)
 
 
 async def test_cancel_one_of_two_keeps_the_run(arq_redis: ArqRedis) -> None:
