@@ -112,7 +112,11 @@ class TooLarge(StembotError):
 
     @classmethod
     def render(cls, t: Texts, params: Params) -> str:
-        values = {k: t.number(float(v), 1 if k == "size_mb" else 8) for k, v in params.items()}
+        # the size to a tenth of a MB, the limit as set (6 significant digits)
+        values = {
+            k: t.number(float(v), 1) if k == "size_mb" else t.number(float(f"{float(v):.6g}"), 8)
+            for k, v in params.items()
+        }
         text = cls.sized if "size_mb" in values else cls.text
         return t._(text, **values)
 
@@ -233,7 +237,7 @@ class ModelUnavailable(StembotError):
     text = N_("The model {model} isn't available on this server right now. Try the default model.")
 
     def __init__(self, model: str) -> None:
-        super().__init__(model=model)
+        super().__init__(model=repr(model))
 
 
 class OutOfMemory(StembotError):
