@@ -3,8 +3,10 @@
 ``load`` reads the job (storage, Redis, the peaks the worker stored), ``template`` renders
 it in the page's language (``language`` picks it), ``handlers`` serves it; ``urls`` names
 it. The page works without JavaScript (players, downloads); bots/static/page.js adds the
-waveforms and a Web Audio mixer, its texts embedded in the page. Nothing is loaded from
-another host, and nothing here decodes audio.
+waveforms, the mixer and the practice controls (``practice``: tempo, pitch, A-B loop, keys)
+over the streaming player in bots/static/player.js, its texts embedded in the page. Nothing
+is loaded from another host (the pitch shifter is vendored: bots/static/vendor/), and nothing
+here decodes audio.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from bots.page.language import language_headers, request_texts
 from bots.page.load import load_job, load_peaks
+from bots.page.practice import SHIFTER_FILES
 from bots.page.template import link_error, render_error, render_page
 from bots.page.urls import page_path
 from shared.config import Settings
@@ -28,7 +29,14 @@ from shared.i18n import Texts
 from shared.links import PAGE_PREFIX, LinkCheck, sign_path, verify, with_lang
 from shared.storage import Storage
 
-STATIC_FILES = {"page.js": "text/javascript", "page.css": "text/css"}
+JS = "text/javascript"
+#: What /static/ serves: the page's own files and the vendored pitch shifter.
+STATIC_FILES = {
+    "page.js": JS,
+    "player.js": JS,
+    "page.css": "text/css",
+    **dict.fromkeys(SHIFTER_FILES, JS),
+}
 #: Content Security Policy: this server only, no inline script, no frames.
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -59,7 +67,7 @@ PAGE_STATE = web.AppKey("stembot_page", PageState)
 
 
 def _load_static(name: str) -> bytes:
-    return (resources.files("bots") / "static" / name).read_bytes()
+    return resources.files("bots").joinpath("static", *name.split("/")).read_bytes()
 
 
 def error_page(state: PageState, check: LinkCheck | None, t: Texts) -> web.Response:
@@ -165,7 +173,8 @@ async def results_data(request: web.Request) -> web.Response:
 
 
 async def static_file(request: web.Request) -> web.Response:
-    """page.js and page.css, cached for good (their URLs carry a version)."""
+    """page.js, player.js, page.css and the vendored shifter, cached for good (their URLs
+    carry a version)."""
     state = request.app[PAGE_STATE]
     name = request.match_info["name"]
     if name not in state.static:
@@ -193,7 +202,8 @@ def add_page_routes(
     storage: Storage,
     redis: Redis | None = None,
 ) -> None:
-    """``GET /r/{job_key}`` (the page), ``/r/{job_key}/data.json`` and ``/static/{name}``.
+    """``GET /r/{job_key}`` (the page), ``/r/{job_key}/data.json`` and ``/static/{name}``
+    (``name`` one of :data:`STATIC_FILES`).
 
     ``redis`` (optional) supplies the model and options from the job's result; without it
     the page shows what the job folder knows (title, expiry, files).
@@ -201,4 +211,4 @@ def add_page_routes(
     app[PAGE_STATE] = PageState(settings, storage, redis)
     app.router.add_get(PAGE_PREFIX + "/{job_key}", results_page)
     app.router.add_get(PAGE_PREFIX + "/{job_key}/data.json", results_data)
-    app.router.add_get("/static/{name}", static_file)
+    app.router.add_get("/static/{name:.+}", static_file)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from functools import cache
 
 from bots.page.load import PageJob
+from bots.page.practice import practice_panel, practice_texts
 from shared import formatting
 from shared.i18n import LANGUAGES, NAMES, Texts, texts
 from shared.links import LinkCheck, with_lang
@@ -63,9 +64,9 @@ def script_texts(t: Texts) -> dict[str, str]:
         "loading": t._("Loading stems… {done}/{total}"),
         # TRANSLATORS: {error} is a technical detail such as "HTTP 404"
         "load_failed": t._("Could not load the stems ({error})."),
-        "no_mixer": t._("This browser cannot mix audio; use the players below."),
         # TRANSLATORS: {error} is a technical detail such as "HTTP 404"
         "no_waveforms": t._("Waveforms unavailable ({error})."),
+        **practice_texts(t),
     }
 
 
@@ -179,6 +180,7 @@ def render_page(
 <title>{tab_title}</title>
 <link rel="stylesheet" href="{static_url("page.css")}">
 <script type="application/json" id="i18n">{script_json(t)}</script>
+<script src="{static_url("player.js")}" defer></script>
 <script src="{static_url("page.js")}" defer></script>
 </head><body>
 <main id="app" data-src="{esc(data_url)}">
@@ -192,6 +194,7 @@ def render_page(
 aria-label="{position}">
 <p id="status" class="status" role="status"></p>
 </section>
+{practice_panel(t, static_url)}
 <ul class="stems">
 {"".join(rows)}
 </ul>

@@ -1,11 +1,12 @@
-// stembot results page: waveforms from precomputed peaks, and a Web Audio mixer.
-// No framework, no other host. State is on window.stembotMixer (tests read it).
-// Texts come in the page's language from the server (#i18n, JSON; bots/page/template.py).
+// stembot results page: waveforms from precomputed peaks, the mixer and the practice controls
+// (tempo, pitch, A-B loop, keys) over the engine in player.js. No framework, no other host.
+// The engine is window.stembotMixer (tests read it). Texts come in the page's language from
+// the server (#i18n, JSON; bots/page/template.py and practice.py).
 (function () {
   'use strict';
-  document.documentElement.classList.add('js');
   var app = document.getElementById('app');
-  if (!app) return;
+  if (!app || !window.StembotPlayer) return;  // the players below do without
+  document.documentElement.classList.add('js');
   var texts = {};
   try { texts = JSON.parse(document.getElementById('i18n').textContent); } catch (e) { /* keys */ }
   function tr(key, values) {
@@ -13,76 +14,64 @@
       return values && name in values ? String(values[name]) : m;
     });
   }
-  var playBtn = document.getElementById('play');
-  var seek = document.getElementById('seek');
-  var clock = document.getElementById('clock');
-  var status = document.getElementById('status');
+  function $(id) { return document.getElementById(id); }
+  var lang = document.documentElement.lang || undefined;
+  var playBtn = $('play'), seek = $('seek'), clock = $('clock'), status = $('status');
+  var practice = $('practice'), tempo = $('tempo'), pitch = $('pitch');
+  var percent = new Intl.NumberFormat(lang, {style: 'percent', maximumFractionDigits: 0});
+  var signed = new Intl.NumberFormat(lang, {signDisplay: 'exceptZero'});
+  var rows = Array.prototype.slice.call(app.querySelectorAll('.stem'));
+  var dragging = null;  // the seek slider's pending move
 
-  var mixer = window.stembotMixer = {
-    ctx: null, tracks: [], playing: false, loading: false, loaded: false,
-    offset: 0, startedAt: 0, duration: 0, sources: [], peaksReady: false
-  };
+  var m = window.stembotMixer = window.StembotPlayer(
+    rows.map(function (row) { return row.querySelector('audio'); }),
+    {
+      shifter: practice.getAttribute('data-shifter'),
+      processor: practice.getAttribute('data-processor'),
+      onchange: changed,
+      onerror: function (e) { status.textContent = tr('load_failed', {error: e}); }
+    }
+  );
+  m.peaksReady = false;
 
   // localise the expiry time
   var when = app.querySelector('time[datetime]');
   if (when) {
     var d = new Date(when.getAttribute('datetime'));
     var opts = {dateStyle: 'medium', timeStyle: 'short'};
-    if (!isNaN(d)) when.textContent = d.toLocaleString(document.documentElement.lang || [], opts);
+    if (!isNaN(d)) when.textContent = d.toLocaleString(lang || [], opts);
   }
 
-  Array.prototype.forEach.call(app.querySelectorAll('.stem'), function (row) {
-    var t = {
-      name: row.getAttribute('data-name'), row: row,
-      canvas: row.querySelector('canvas'), audio: row.querySelector('audio'),
-      url: row.querySelector('audio').getAttribute('src'),
-      peaks: null, buffer: null, gain: null, volume: 1, muted: false, solo: false
-    };
-    mixer.tracks.push(t);
+  rows.forEach(function (row, i) {
+    var t = m.tracks[i];
+    t.name = row.getAttribute('data-name');
+    t.row = row;
+    t.canvas = row.querySelector('canvas');
+    t.peaks = null;
     row.querySelector('.mute').addEventListener('click', function () { t.muted = !t.muted; update(); });
     row.querySelector('.solo').addEventListener('click', function () { t.solo = !t.solo; update(); });
     row.querySelector('.vol').addEventListener('input', function (e) { t.volume = +e.target.value; update(); });
-    t.audio.addEventListener('play', function () {
-      if (mixer.playing) pause();
-      mixer.tracks.forEach(function (o) { if (o !== t) o.audio.pause(); });
-      tick();
-    });
-    t.audio.addEventListener('timeupdate', function () { draw(t); });
     t.canvas.addEventListener('click', function (e) {
       var r = t.canvas.getBoundingClientRect();
-      var frac = (e.clientX - r.left) / r.width;
-      if (mixer.loaded) seekTo(frac * mixer.duration);
-      else if (t.audio.duration) t.audio.currentTime = frac * t.audio.duration;
+      if (m.duration) m.seek((e.clientX - r.left) / r.width * m.duration);
     });
   });
 
   function fmt(s) {
-    s = Math.max(0, Math.round(s || 0));
+    s = Math.max(0, Math.floor(s || 0));
     return Math.floor(s / 60) + ':' + ('0' + (s % 60)).slice(-2);
   }
 
-  function level(t) {
-    var anySolo = mixer.tracks.some(function (o) { return o.solo; });
-    return (t.muted || (anySolo && !t.solo)) ? 0 : t.volume;
-  }
-
-  // buttons, gains and the volume sliders follow the state
+  // buttons, gains and the rows follow the state
   function update() {
-    mixer.tracks.forEach(function (t) {
+    m.tracks.forEach(function (t) {
       t.row.querySelector('.mute').setAttribute('aria-pressed', String(t.muted));
       t.row.querySelector('.solo').setAttribute('aria-pressed', String(t.solo));
-      t.row.classList.toggle('silent', level(t) === 0);
-      if (t.gain) t.gain.gain.value = level(t);
+      t.row.classList.toggle('silent', m.level(t) === 0);
     });
+    m.applyLevels();
   }
-  mixer.update = update;
-  mixer.level = level;
-
-  function position() {
-    if (!mixer.playing) return mixer.offset;
-    return Math.min(mixer.duration, mixer.ctx.currentTime - mixer.startedAt + mixer.offset);
-  }
-  mixer.position = position;
+  m.update = update;
 
   function draw(t) {
     var c = t.canvas;
@@ -94,10 +83,17 @@
     var g = c.getContext('2d');
     var css = getComputedStyle(c);
     var col = function (v, d) { return css.getPropertyValue(v).trim() || d; };
-    var played = 0;
-    if (mixer.loaded && mixer.duration) played = position() / mixer.duration;
-    else if (t.audio.duration) played = t.audio.currentTime / t.audio.duration;
+    var played = m.duration ? m.position() / m.duration : 0;
     g.clearRect(0, 0, w, h);
+    if (m.duration && m.loop.a !== null) {  // the loop, shaded; one edge while B is missing
+      var a = m.loop.a / m.duration * w;
+      var b = m.loop.b !== null ? m.loop.b / m.duration * w : a + Math.max(1, ratio * 2);
+      g.fillStyle = col('--loop', 'rgba(224, 81, 58, .2)');
+      g.fillRect(a, 0, Math.max(1, b - a), h);
+      g.fillStyle = col('--played', '#e0513a');
+      g.fillRect(a, 0, ratio, h);
+      if (m.loop.b !== null) g.fillRect(b - ratio, 0, ratio, h);
+    }
     var n = t.peaks.length, bar = w / n, mid = h / 2;
     for (var x = 0; x < w; x += Math.max(1, ratio * 2)) {
       var i = Math.min(n - 1, Math.floor(x / bar));
@@ -110,131 +106,154 @@
       g.fillRect(Math.round(played * w), 0, Math.max(1, ratio), h);
     }
   }
-  function drawAll() { mixer.tracks.forEach(draw); }
-  mixer.drawAll = drawAll;
+  function drawAll() { m.tracks.forEach(draw); }
+  m.drawAll = drawAll;
   window.addEventListener('resize', drawAll);
+
+  function showClock() {
+    if (dragging) return;
+    var p = m.position();
+    clock.textContent = fmt(p) + ' / ' + fmt(m.duration);
+    if (m.duration && document.activeElement !== seek) {
+      seek.value = String(Math.round(1000 * p / m.duration));
+    }
+  }
 
   var ticking = false;
   function tick() {
     if (ticking) return;
     ticking = true;
     requestAnimationFrame(function step() {
-      var busy = mixer.playing || mixer.tracks.some(function (t) { return !t.audio.paused; });
       drawAll();
-      if (mixer.loaded) {
-        var p = position();
-        clock.textContent = fmt(p) + ' / ' + fmt(mixer.duration);
-        if (document.activeElement !== seek) seek.value = String(Math.round(1000 * p / mixer.duration));
-        if (mixer.playing && p >= mixer.duration) { pause(); mixer.offset = 0; drawAll(); }
-      }
-      if (busy) requestAnimationFrame(step); else ticking = false;
+      showClock();
+      if (m.playing) requestAnimationFrame(step); else ticking = false;
     });
   }
 
-  // peaks for the waveforms
+  // the stems' loading is told on the first Play, and later only when it takes a while
+  var played = false, loading = false, slow = null;
+  function showLoading() {
+    if (!m.starting) return;
+    loading = true;
+    status.textContent = tr('loading', {done: m.ready, total: m.tracks.length});
+  }
+  function changed(what) {
+    if (what === 'loading' && m.starting) {
+      if (!played || loading) showLoading();
+      else if (!slow) slow = setTimeout(function () { slow = null; showLoading(); }, 500);
+    } else if (!m.starting) {
+      if (what === 'play') played = true;
+      if (loading) status.textContent = '';
+      loading = false;
+    }
+    var on = m.playing;
+    playBtn.textContent = tr(on ? 'pause' : 'play');
+    playBtn.setAttribute('aria-pressed', String(on));
+    if (what === 'tempo' || what === 'pitch') showKnobs();
+    if (what === 'loop') showLoop();
+    if (on) tick(); else { drawAll(); showClock(); }
+  }
+
+  // tempo, pitch and the loop
+  function showKnobs() {
+    tempo.value = String(m.tempo);
+    $('tempo-value').textContent = percent.format(m.tempo);
+    pitch.value = String(m.pitch);
+    $('pitch-value').textContent = signed.format(m.pitch);
+    var off = m.pitchState === 'unavailable';
+    ['pitch', 'pitch-down', 'pitch-up', 'pitch-value'].forEach(function (id) { $(id).disabled = off; });
+    var note = $('pitch-note');
+    if (off && !note) {
+      note = document.createElement('p');
+      note.id = 'pitch-note';
+      note.className = 'note';
+      note.textContent = tr('no_pitch');
+      $('pitch-knob').appendChild(note);
+    }
+  }
+  function showLoop() {
+    var a = m.loop.a, b = m.loop.b;
+    $('loop-a').setAttribute('aria-pressed', String(a !== null));
+    $('loop-b').setAttribute('aria-pressed', String(b !== null));
+    $('loop-value').textContent = a === null && b === null ? tr('loop_hint')
+      : (a === null ? '…' : fmt(a)) + ' – ' + (b === null ? '…' : fmt(b));
+  }
+  function tempoBy(steps) { m.setTempo(m.tempo + steps * 0.05); }
+  function pitchBy(steps) { m.setPitch(m.pitch + steps); }
+  function seekBy(s) { m.seek(m.position() + s); }
+
+  tempo.addEventListener('input', function () { m.setTempo(+tempo.value); });
+  pitch.addEventListener('input', function () { m.setPitch(+pitch.value); });
+  $('tempo-down').addEventListener('click', function () { tempoBy(-1); });
+  $('tempo-up').addEventListener('click', function () { tempoBy(1); });
+  $('tempo-value').addEventListener('click', function () { m.setTempo(1); });
+  $('pitch-down').addEventListener('click', function () { pitchBy(-1); });
+  $('pitch-up').addEventListener('click', function () { pitchBy(1); });
+  $('pitch-value').addEventListener('click', function () { m.setPitch(0); });
+  $('loop-a').addEventListener('click', m.setA);
+  $('loop-b').addEventListener('click', m.setB);
+  $('loop-clear').addEventListener('click', m.clearLoop);
+  showKnobs();
+  showLoop();
+
+  // keys: Space play/pause, arrows seek, [ ] or -/+ tempo, Shift+arrows pitch, A/B/L loop
+  function action(e) {
+    var k = e.key, code = e.code;
+    if (k === ' ' || code === 'Space') return m.toggle;
+    var arrow = {ArrowLeft: -1, ArrowDown: -1, ArrowRight: 1, ArrowUp: 1}[k];
+    if (arrow && e.shiftKey) return function () { pitchBy(arrow); };
+    if (k === 'ArrowLeft' || k === 'ArrowRight') return function () { seekBy(5 * arrow); };
+    if (k === '[' || k === '-' || code === 'NumpadSubtract') return function () { tempoBy(-1); };
+    if (k === ']' || k === '+' || k === '=' || code === 'NumpadAdd') return function () { tempoBy(1); };
+    // letters by their key, or where the layout has none (Cyrillic...) by their place
+    var letter = /^[a-z]$/i.test(k) ? k.toLowerCase() : (/^Key[ABL]$/.test(code) ? code[3].toLowerCase() : '');
+    return {a: m.setA, b: m.setB, l: m.clearLoop}[letter] || null;
+  }
+  function typing(el) {
+    var tag = el && el.tagName;
+    return tag === 'TEXTAREA' || tag === 'SELECT' || (el && el.isContentEditable)
+      || (tag === 'INPUT' && el.type !== 'range');
+  }
+  var spaceDown = false;
+  document.addEventListener('keydown', function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target)) return;
+    var onSlider = e.target && e.target.type === 'range';
+    if (onSlider && !e.shiftKey && /^Arrow/.test(e.key)) return; // the slider moves itself
+    var act = action(e);
+    if (!act) return;
+    e.preventDefault();
+    spaceDown = e.key === ' ';
+    if (!e.repeat || !spaceDown) act();
+  });
+  // a focused button would click on Space's release too
+  document.addEventListener('keyup', function (e) {
+    if (e.key === ' ' && spaceDown) { e.preventDefault(); spaceDown = false; }
+  });
+
+  // peaks for the waveforms, and the length before any stem is loaded
   fetch(app.getAttribute('data-src'), {credentials: 'same-origin'})
     .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
     .then(function (data) {
       data.stems.forEach(function (s) {
-        mixer.tracks.forEach(function (t) { if (t.name === s.name) t.peaks = s.peaks; });
+        m.tracks.forEach(function (t) { if (t.name === s.name) t.peaks = s.peaks; });
       });
-      if (data.duration_s && !mixer.loaded) clock.textContent = '0:00 / ' + fmt(data.duration_s);
-      mixer.peaksReady = true;
+      if (data.duration_s) m.duration = Math.max(m.duration, data.duration_s);
+      m.peaksReady = true;
+      showClock();
       drawAll();
     })
     .catch(function (e) { status.textContent = tr('no_waveforms', {error: e.message}); });
 
-  function load() {
-    var Ctx = window.AudioContext || window.webkitAudioContext;
-    if (!Ctx) { status.textContent = tr('no_mixer'); return null; }
-    mixer.ctx = mixer.ctx || new Ctx();
-    mixer.loading = true;
-    playBtn.disabled = true;
-    var done = 0;
-    status.textContent = tr('loading', {done: 0, total: mixer.tracks.length});
-    return Promise.all(mixer.tracks.map(function (t) {
-      return fetch(t.url, {credentials: 'same-origin'})
-        .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.arrayBuffer(); })
-        .then(function (b) {
-          return new Promise(function (ok, fail) { mixer.ctx.decodeAudioData(b, ok, fail); });
-        })
-        .then(function (buf) {
-          t.buffer = buf;
-          t.gain = mixer.ctx.createGain();
-          t.gain.connect(mixer.ctx.destination);
-          status.textContent = tr('loading', {done: ++done, total: mixer.tracks.length});
-        });
-    })).then(function () {
-      mixer.duration = Math.max.apply(null, mixer.tracks.map(function (t) { return t.buffer.duration; }));
-      mixer.loaded = true;
-      mixer.loading = false;
-      playBtn.disabled = false;
-      status.textContent = '';
-      update();
-    }, function (e) {
-      mixer.loading = false;
-      playBtn.disabled = false;
-      status.textContent = tr('load_failed', {error: e && e.message || e});
-      throw e;
-    });
-  }
-
-  function stopSources() {
-    mixer.sources.forEach(function (s) { s.onended = null; try { s.stop(); } catch (e) { /* not started */ } });
-    mixer.sources = [];
-  }
-
-  function start() {
-    var ctx = mixer.ctx;
-    var at = ctx.currentTime + 0.05; // every stem starts at the same context time
-    if (mixer.offset >= mixer.duration) mixer.offset = 0;
-    mixer.tracks.forEach(function (t) {
-      t.audio.pause();
-      var src = ctx.createBufferSource();
-      src.buffer = t.buffer;
-      src.connect(t.gain);
-      src.start(at, Math.min(mixer.offset, t.buffer.duration));
-      mixer.sources.push(src);
-    });
-    mixer.startedAt = at;
-    mixer.playing = true;
-    playBtn.textContent = tr('pause');
-    playBtn.setAttribute('aria-pressed', 'true');
-    tick();
-  }
-
-  function pause() {
-    if (!mixer.playing) return;
-    mixer.offset = position();
-    stopSources();
-    mixer.playing = false;
-    playBtn.textContent = tr('play');
-    playBtn.setAttribute('aria-pressed', 'false');
-  }
-
-  function seekTo(seconds) {
-    var wasPlaying = mixer.playing;
-    if (wasPlaying) { stopSources(); mixer.playing = false; }
-    mixer.offset = Math.max(0, Math.min(mixer.duration, seconds));
-    if (wasPlaying) start();
-    drawAll();
-    tick();
-  }
-
-  function play() {
-    if (mixer.loading) return Promise.resolve();
-    var ready = mixer.loaded ? Promise.resolve() : load();
-    if (!ready) return Promise.resolve();
-    return ready.then(function () { return mixer.ctx.resume(); }).then(start);
-  }
-
-  mixer.play = play;
-  mixer.pause = pause;
-  mixer.seek = seekTo;
-  playBtn.addEventListener('click', function () {
-    if (mixer.playing) pause(); else play().catch(function () { /* status shows it */ });
+  playBtn.addEventListener('click', m.toggle);
+  Array.prototype.forEach.call(app.querySelectorAll('a.dl'), function (link) {
+    link.addEventListener('click', m.release);
   });
+  // dragging the slider moves the clock; the stems follow once it rests
   seek.addEventListener('input', function () {
-    if (mixer.loaded) seekTo(+seek.value / 1000 * mixer.duration);
+    if (!m.duration) return;
+    var at = +seek.value / 1000 * m.duration;
+    clock.textContent = fmt(at) + ' / ' + fmt(m.duration);
+    clearTimeout(dragging);
+    dragging = setTimeout(function () { dragging = null; m.seek(at); }, 150);
   });
 }());

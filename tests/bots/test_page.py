@@ -191,17 +191,28 @@ async def test_page_data_and_stored_peaks(
                 assert resp.status == 200, href
                 assert len(await resp.read()) > 0
 
-        # no resource from another host
+        # no resource from another host: the page's files, and the vendored pitch shifter
+        # (its module and processor, named in the practice panel; the module imports one more)
         static_urls = re.findall(r'(?:href|src)="(/static/[^"]+)"', text)
-        assert len(static_urls) == 2
+        assert len(static_urls) == 3
+        shifter = re.findall(r'data-(?:shifter|processor)="(/static/vendor/[^"]+)"', text)
+        assert len(shifter) == 2
+        module_dir = urlsplit(html.unescape(shifter[0])).path.rsplit("/", 1)[0]
         bodies = [text]
-        for url in static_urls:
+        vendored: list[str] = []
+        for url in [*static_urls, *shifter, f"{module_dir}/constants.js"]:
             async with page.http.get(page.base + html.unescape(url)) as resp:
-                assert resp.status == 200
+                assert resp.status == 200, url
                 assert "immutable" in resp.headers["Cache-Control"]
-                bodies.append(await resp.text())
+                assert resp.headers["X-Content-Type-Options"] == "nosniff"
+                if url.endswith(".js") or ".js?" in url:
+                    assert resp.headers["Content-Type"].startswith("text/javascript")
+                (vendored if "/vendor/" in url else bodies).append(await resp.text())
         for body in bodies:
             assert not re.search(r"(?:https?:)?//[A-Za-z0-9]", body.replace("://127.0.0.1", ""))
+        loads = r"""(?:from|import\(|fetch\(|addModule\(|importScripts\()\s*['"](?:https?:)?//"""
+        for body in vendored:  # a licence's address in a comment, but nothing fetched elsewhere
+            assert not re.search(loads, body)
 
         assert data["title"] == TITLE
         assert data["model"] == "htdemucs"
@@ -383,10 +394,15 @@ async def test_gone_job_gets_a_friendly_404(
 
 
 def test_static_files_are_small_and_local() -> None:
-    js = (STATIC / "page.js").read_text()
+    scripts = [(STATIC / name).read_text() for name in ("page.js", "player.js")]
     css = (STATIC / "page.css").read_text()
-    assert len(js.splitlines()) < 300
-    assert len(css) < 6000
-    for body in (js, css):
+    assert all(len(js.splitlines()) < 400 for js in scripts)
+    assert len(css) < 8000
+    for body in (*scripts, css):
         assert not re.search(r"https?://", body)
         assert "@import" not in body and "url(" not in body
+    # the vendored code comes with its licence, and its README names the package and version
+    vendor = STATIC / "vendor"
+    (folder,) = [p for p in vendor.iterdir() if p.is_dir()]
+    assert {"LICENSE", "MPL-2.0.txt"} <= {p.name for p in folder.iterdir()}
+    assert "@soundtouchjs/audio-worklet` 2.1.1" in (vendor / "README.md").read_text()

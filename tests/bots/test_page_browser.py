@@ -1,5 +1,6 @@
 """The results page in a real headless Chromium: waveforms drawn, the mixer plays, mute works,
-and the page and page.js speak each of our languages.
+and the page and page.js speak each of our languages (the practice player's own features:
+test_player_browser).
 
 Needs Debian's ``chromium`` (driven by Playwright's async API with its executable, so no
 browser download). Leaves a screenshot at ``test-output/results-page.png``.
@@ -88,10 +89,10 @@ async def test_results_page_in_chromium(
                 assert len(drawn) == len(names)
                 assert all(n > 100 for n in drawn), drawn
 
-                # the mixer: every stem decoded, played from one AudioContext
+                # the mixer: every stem streamed by its <audio> element into one AudioContext
                 await page.click("#play")
                 await page.wait_for_function(
-                    "() => window.stembotMixer.playing"
+                    "() => window.stembotMixer.playing && !window.stembotMixer.starting"
                     " && window.stembotMixer.ctx.state === 'running'",
                     timeout=30_000,
                 )
@@ -101,9 +102,9 @@ async def test_results_page_in_chromium(
                 assert t1 > t0
                 loaded = await page.evaluate(
                     "() => window.stembotMixer.tracks"
-                    ".map(t => [t.name, !!t.buffer, t.gain.gain.value])"
+                    ".map(t => [t.name, !!t.source, t.audio.paused, t.gain.gain.value])"
                 )
-                assert loaded == [[n, True, 1] for n in names]
+                assert loaded == [[n, True, False, 1] for n in names]
                 assert await page.evaluate("() => window.stembotMixer.position()") > 0
 
                 # mute one stem, solo another
@@ -158,11 +159,13 @@ async def test_results_page_in_chromium(
     assert [lang for lang in LANGUAGES[1:] if shown[lang] == english] == []
 
 
-#: Records every text the mixer's status line shows.
+#: Records every text the mixer's status line shows, even one replaced in the same task.
 WATCH_STATUS = """() => {
     const status = document.getElementById('status');
     window.statusSeen = [];
-    new MutationObserver(() => window.statusSeen.push(status.textContent))
+    new MutationObserver(records => records.forEach(r => r.type === 'characterData'
+            ? window.statusSeen.push(r.target.textContent)
+            : r.addedNodes.forEach(n => window.statusSeen.push(n.textContent))))
         .observe(status, {childList: true, characterData: true, subtree: true});
 }"""
 
@@ -179,12 +182,13 @@ async def page_in(page: Any, url: str, lang: str) -> str:
     assert await page.text_content("#play") == t.p_("button", "Play all")  # from the server
     await page.evaluate(WATCH_STATUS)
     await page.click("#play")
-    await page.wait_for_function("() => window.stembotMixer.loaded", timeout=30_000)
+    await page.wait_for_function(
+        "() => window.stembotMixer.playing && !window.stembotMixer.starting", timeout=30_000
+    )
     # written by page.js, in the page's language, with the numbers filled in
     loading = await page.evaluate("() => window.statusSeen")
     total = await page.locator(".stem").count()
     assert t._("Loading stems… {done}/{total}", done=total, total=total) in loading, loading
-    await page.wait_for_function("() => window.stembotMixer.playing", timeout=30_000)
     await page.evaluate("() => window.stembotMixer.seek(0)")
     assert await page.text_content("#play") == t.p_("button", "Pause")
     await page.evaluate("() => window.stembotMixer.pause()")

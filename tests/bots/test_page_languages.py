@@ -55,6 +55,15 @@ def shown(t: Texts) -> list[str]:
         html.escape(t._("Download {stem}", stem=stem_label(t, "vocals"))),
         html.escape(t._("Mute {stem}", stem=stem_label(t, "vocals"))),
         html.escape(t._("Language")),
+        # the practice player's controls
+        html.escape(t._("Pitch (semitones)")),
+        html.escape(t._("Set A and B to repeat a part.")),
+        html.escape(
+            t._(
+                "Keys: Space play/pause · ←/→ back/forward 5 s · [ ] or -/+ tempo · "
+                "Shift+arrows pitch · A and B set the loop, L clears it"
+            )
+        ),
     ]
 
 
@@ -90,6 +99,7 @@ async def test_the_page_in_each_language_and_its_switcher(site: Site, lang: str)
     embedded = script_texts_of(page)
     assert embedded["pause"] == t.p_("button", "Pause")
     assert embedded["loading"] == t._("Loading stems… {done}/{total}")
+    assert embedded["loop_hint"] == t._("Set A and B to repeat a part.")
     assert "</script" not in page.split('id="i18n">', 1)[1].split("</script>", 1)[0]
 
     # the switcher: every language by its own name, this one current, each link the same
