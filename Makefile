@@ -14,7 +14,7 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_FIND_LINKS ?= $(TORCH_CPU_INDEX)/torch/
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install system-deps lint lock types test bench run run-demo faults clean messages
+.PHONY: install system-deps lint lock types test bench bench-scale run run-demo faults clean messages
 
 install: system-deps $(VENV)/.installed
 
@@ -88,6 +88,15 @@ messages: install
 
 bench: install
 	$(PY) -m bench
+
+# Many users at once through both fake platforms against SCALE_WORKERS worker processes
+# (bench/scale.py): one run per N in SCALE_USERS, the table compares them.
+SCALE_USERS ?= 10 500
+SCALE_WORKERS ?= 2
+bench-scale: install
+	for n in $(SCALE_USERS); do \
+	  $(PY) -m bench.scale --users $$n --workers $(SCALE_WORKERS) || exit 1; \
+	done
 
 run: install
 	$(VENV)/bin/stembot run

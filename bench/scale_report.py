@@ -1,0 +1,228 @@
+"""The scale bench's figures from one run's raw measurements, and the table comparing runs."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from typing import Any
+
+from bench.scale_fakes import Seen
+
+#: The issue's goal: per-job overhead at the largest N at most this times that at the smallest.
+OVERHEAD_GOAL = 1.1
+
+
+def quantiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "max": None}
+    values = sorted(values)
+
+    def at(q: float) -> float:
+        return round(values[min(len(values) - 1, round(q * (len(values) - 1)))], 3)
+
+    return {"p50": at(0.5), "p95": at(0.95), "p99": at(0.99), "max": round(values[-1], 3)}
+
+
+def per_job(raw: dict[str, Any]) -> dict[str, Any]:
+    """Workers' wall time per job: (last final - first start) x workers / jobs, from the
+    progress streams; the model's share from the web server's metrics."""
+    workers = raw["config"]["workers"]
+    jobs = [
+        j
+        for j in raw["tail"]["jobs"].values()
+        if j["start"] is not None and j["final"] is not None and j["start"] >= raw["burst_wall"]
+    ]
+    before, after = raw["metrics_before"], raw["metrics_after"]
+    runs = after.get("stembot_jobs_total", 0.0) - before.get("stembot_jobs_total", 0.0)
+    model = after.get("stembot_separation_seconds_total", 0.0) - before.get(
+        "stembot_separation_seconds_total", 0.0
+    )
+    model_s = model / runs if runs else None
+    if not jobs:
+        return {"jobs": 0, "runs": runs, "model_s": model_s}
+    span = max(j["final"] for j in jobs) - min(j["start"] for j in jobs)
+    wall = span * min(workers, len(jobs)) / len(jobs)
+    return {
+        "jobs": len(jobs),
+        "runs": runs,
+        "busy_span_s": round(span, 3),
+        "wall_s": round(wall, 3),
+        "in_job_s": round(statistics.mean(j["final"] - j["start"] for j in jobs), 3),
+        "model_s": round(model_s, 3) if model_s is not None else None,
+        "overhead_s": round(wall - model_s, 3) if model_s is not None else None,
+    }
+
+
+def outcomes(users: list[Seen], finished: bool) -> dict[str, int]:
+    """Each user's outcome; without one at the end of the run, "lost", or "unfinished" when
+    the run ended at its time limit."""
+    waiting = sum(not u.over for u in users)
+    return {
+        "users": len(users),
+        "one_final_with_links": sum(u.finals == 1 and u.with_links == 1 for u in users),
+        "lost": waiting if finished else 0,
+        "unfinished_at_time_limit": 0 if finished else waiting,
+        "doubled": sum(u.finals > 1 for u in users),
+        "failed": sum(bool(u.failed) and not u.finals for u in users),
+        "final_without_links": sum(u.finals > u.with_links for u in users),
+    }
+
+
+def summarise(raw: dict[str, Any]) -> dict[str, Any]:
+    cfg, users = raw["config"], raw["users"]
+    by_platform: dict[str, list[Seen]] = defaultdict(list)
+    for u in users:
+        by_platform[u.platform].append(u)
+    jobs = per_job(raw)
+    commands = raw["commands"]
+    own = raw["tail"]["commands"] + raw["bench_commands"]
+    total = sum(commands.values()) - own
+    idle = raw["idle_commands"]
+    # less what an idle service sends in as long (polling), command by command
+    busy = {k: max(0.0, v - idle.get(k, 0.0)) for k, v in commands.items()}
+    busy_total = sum(busy.values()) - own
+    n_jobs = max(1, cfg["users"])
+    top = sorted(busy.items(), key=lambda kv: -kv[1])[:12]
+    states = raw["tail"]["states"]
+    return {
+        "users": cfg["users"],
+        "workers": cfg["workers"],
+        "model": cfg["model"],
+        "song_s": cfg["seconds"],
+        "finished": raw["finished"],
+        "stalled": raw.get("stalled", False),
+        "burst_sent_s": raw["send_s"],
+        "all_over_s": raw["all_over_s"],
+        "ack_s": quantiles([u.ack_s for u in users if u.ack_s is not None]),
+        "links_s": quantiles([u.final_at - u.sent_at for u in users if u.final_at is not None]),
+        "per_job": jobs,
+        "edits_per_user": {
+            name: {
+                "mean": round(statistics.mean(u.edits for u in group), 1),
+                "max": max(u.edits for u in group),
+            }
+            for name, group in sorted(by_platform.items())
+        },
+        "platforms": raw["platforms"],
+        "startup_s": raw["startup_s"],
+        "warmup_s": raw["warmup_s"],
+        "load_avg": raw["load_avg"],
+        "redis": {
+            "commands": total,
+            "per_job_all": round(total / n_jobs, 1),
+            "idle_polling": round(sum(idle.values()), 1),
+            "per_job": round(busy_total / n_jobs, 1),
+            "top_per_job": {k: round(v / n_jobs, 1) for k, v in top},
+        },
+        "events": {
+            "entries": raw["tail"]["entries"],
+            "per_job": round(raw["tail"]["entries"] / (n_jobs + cfg["workers"]), 1),
+            "queued_per_job": round(states.get("queued", 0) / (n_jobs + cfg["workers"]), 1),
+            "all_read": raw["tail"]["complete"],
+        },
+        "outcomes": outcomes(users, raw["finished"]),
+        "memory": raw["memory"],
+    }
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)
+
+
+def table(runs: dict[str, dict[str, Any]]) -> str:
+    """A markdown table, one column per N (smallest first), and the overhead ratio."""
+    ns = sorted(runs, key=int)
+    cols = [runs[n] for n in ns]
+
+    def row(label: str, get: Any) -> str:
+        cells = []
+        for r in cols:
+            try:
+                cells.append(get(r))
+            except (KeyError, TypeError, ZeroDivisionError):
+                cells.append("-")
+        return f"| {label} | " + " | ".join(cells) + " |"
+
+    def q(key: str) -> Any:
+        return lambda r: " / ".join(_fmt(r[key][p]) for p in ("p50", "p95", "p99"))
+
+    def plat(name: str) -> Any:
+        def cell(r: dict[str, Any]) -> str:
+            p = r["platforms"][name]
+            flag = "ok" if p["peak_per_s"] < p["limit_per_s"] else "OVER"
+            return f"{p['peak_per_s']} ({flag})"
+
+        return cell
+
+    lines = [
+        "| | " + " | ".join(f"N = {n}" for n in ns) + " |",
+        "|---|" + "---:|" * len(ns),
+        row("users (Telegram + Discord), workers", lambda r: _users(r)),
+        row("load average (1 min) before / after", lambda r: " / ".join(map(str, r["load_avg"]))),
+        row("burst to last outcome (s)", lambda r: _fmt(r["all_over_s"])),
+        row("ack latency p50 / p95 / p99 (s)", q("ack_s")),
+        row("time to links p50 / p95 / p99 (s)", q("links_s")),
+        row("worker wall time per job (s)", lambda r: _fmt(r["per_job"]["wall_s"])),
+        row("  of which the model (s)", lambda r: _fmt(r["per_job"]["model_s"])),
+        row("  per-job overhead (s)", lambda r: _fmt(r["per_job"]["overhead_s"])),
+        row("peak sends+edits/s, Telegram (limit 30)", plat("telegram")),
+        row("peak sends+edits/s, Discord (limit 50)", plat("discord")),
+        row("peak sends+edits/s in one Telegram chat", lambda r: _chat_peak(r)),
+        row("edits per user, Telegram mean (max)", lambda r: _edits(r, "telegram")),
+        row("edits per user, Discord mean (max)", lambda r: _edits(r, "discord")),
+        row("Redis commands per job, less idle polling (all)", lambda r: _redis(r)),
+        row("progress events per job", lambda r: _fmt(r["events"]["per_job"])),
+        row("one final with links / lost / doubled / failed", lambda r: _outcomes(r)),
+    ]
+    names = sorted({name for r in cols for name in r["memory"]})
+    for name in names:
+        lines.append(row(f"RSS {name}, start / half-way / end (MB)", lambda r, n=name: _mem(r, n)))
+    out = "\n".join(lines)
+    if len(cols) > 1:
+        small, large = cols[0]["per_job"], cols[-1]["per_job"]
+        if small.get("overhead_s") and large.get("overhead_s") is not None:
+            ratio = large["overhead_s"] / small["overhead_s"]
+            wall = large["wall_s"] / small["wall_s"]
+            goal = "met" if ratio <= OVERHEAD_GOAL else "not met"
+            out += (
+                f"\n\nPer-job overhead at N = {ns[-1]} over N = {ns[0]}: {ratio:.2f}x "
+                f"(goal <= {OVERHEAD_GOAL}x: {goal}); wall time per job: {wall:.2f}x."
+            )
+    return out
+
+
+def _users(r: dict[str, Any]) -> str:
+    tg = r["outcomes"]["users"] - r["outcomes"]["users"] // 2
+    return f"{tg} + {r['outcomes']['users'] // 2}, {r['workers']}"
+
+
+def _redis(r: dict[str, Any]) -> str:
+    return f"{_fmt(r['redis']['per_job'])} ({_fmt(r['redis']['per_job_all'])})"
+
+
+def _chat_peak(r: dict[str, Any]) -> str:
+    return str(r["platforms"]["telegram"]["peak_per_chat_per_s"])
+
+
+def _edits(r: dict[str, Any], platform: str) -> str:
+    e = r["edits_per_user"][platform]
+    return f"{_fmt(e['mean'])} ({e['max']})"
+
+
+def _outcomes(r: dict[str, Any]) -> str:
+    o = r["outcomes"]
+    text = f"{o['one_final_with_links']} / {o['lost']} / {o['doubled']} / {o['failed']}"
+    late = o.get("unfinished_at_time_limit")
+    return text + (f" ({late} unfinished at the time limit)" if late else "")
+
+
+def _mem(r: dict[str, Any], name: str) -> str:
+    m = r["memory"].get(name)
+    if not m:
+        return "-"
+    mid = m.get("mid_mb", m["start_mb"])
+    return f"{m['start_mb']:.0f} / {mid:.0f} / {m['end_mb']:.0f}"
