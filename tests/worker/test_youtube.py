@@ -237,8 +237,7 @@ async def test_advertised_size_over_the_cap_is_refused_at_probe(
     with pytest.raises(TooLarge) as caught:
         await probe(max_bytes=2 * MB)
     assert caught.value.user_message == (
-        "That file is too large (3 MB). The limit is 2 MB: "
-        "send a shorter or more compressed file."
+        "That file is too large (3 MB). The limit is 2 MB: send a shorter or more compressed file."
     )
     assert fake.media[VID].requests == []
 
