@@ -40,7 +40,7 @@ MB = 1024 * 1024
 #: Fast retries: the counts are real, the waits are not.
 NET: dict[str, Any] = {"retries": 2, "retry_sleep_s": 0.001, "timeout_s": 5}
 
-MESSAGES = {
+MESSAGES: dict[type[StembotError], str] = {
     PrivateVideo: "That video is private or only for some viewers (channel members, Premium), "
     "so I can't get it. Ask for a public link, or send the audio file instead.",
     VideoUnavailable: "That video isn't available on YouTube: it was removed, or the link is "
