@@ -1,1 +1,4 @@
 """Entry points: build dependencies and start the processes."""
+
+#: The workers' queues, by the names `stembot worker --queue` takes.
+QUEUES = ("separate", "download")

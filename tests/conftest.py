@@ -6,10 +6,15 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from redis.asyncio import Redis
 
 from shared.redis_server import PrivateRedis
 from tests.support.service import Service, running_service
+
+# The test models are tiny: one thread computes them fastest. Two threads on two cores spin
+# against the event loop, Redis and ffmpeg of the same test, and run 2-5x slower.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

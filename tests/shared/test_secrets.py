@@ -149,6 +149,7 @@ async def svc(
         ytdlp_proxy=f"http://stembot:{PROXY_PASSWORD}@127.0.0.1:9",
         download_tries=1,
         download_socket_timeout_s=2,
+        download_retry_backoff_s=0.2,  # yt-dlp's retries through the dead proxy: not 12 s
     ) as service:
         await service.redis.flushall()
         yield service

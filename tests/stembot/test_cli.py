@@ -83,6 +83,19 @@ async def test_split_writes_stems_and_links_download(
         await runner.cleanup()
 
 
+def test_each_command_loads_only_what_it_runs() -> None:
+    """`stembot --help` and the bots' commands (off without a token) start without loading
+    what other commands run: torch alone takes seconds to import. (Each service command
+    imports its own modules when it runs.)"""
+    heavy = ("torch", "demucs", "discord", "telegram", "yt_dlp", "aiohttp.web")
+    code = (
+        "import sys, stembot.cli, stembot.services; "
+        f"print(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout) == (0, "\n"), proc.stderr
+
+
 def test_missing_file_is_one_line_error(tmp_path: Path, cli_env: dict[str, str]) -> None:
     proc = run_cli("split", "nope.mp3", env=cli_env, cwd=tmp_path)
     assert proc.returncode == 1

@@ -1,9 +1,10 @@
 """`stembot models pull` from the HuggingFace hub, and the workers loading what it pulled.
 
-A real process with huggingface_hub's own client pointed (HF_ENDPOINT) at a local server
-speaking the hub's download API (tests/support/fake_hub.py), serving the random-weight test
-models in demucs' hub format. The worker side is the worker's own ModelCache over the cache
-the pull filled, offline.
+huggingface_hub's own client pointed (HF_ENDPOINT) at a local server speaking the hub's
+download API (tests/support/fake_hub.py), serving the random-weight test models in demucs' hub
+format. The first test starts the installed command; the others run the same `main` in this
+process (tests/support/cli.py: seconds less each). The worker side is the worker's own
+ModelCache over the cache the pull filled, offline.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import asyncio
 import hashlib
 import json
 import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,13 +23,13 @@ from demucs.apply import BagOfModels
 from shared.config import Settings, env_names
 from shared.errors import ModelUnavailable
 from shared.redis_server import free_port
+from tests.support.cli import in_process, installed
 from tests.support.fake_hub import FakeHub, hub_repos, serve_hub
 from worker.hub import Hub, NotCached
 from worker.models import ModelSource
 from worker.separation import ModelCache
 from worker.weights import WeightsRefused, load_safetensors_model
 
-STEMBOT = str(Path(sys.executable).with_name("stembot"))
 HT, FT = "adefossez/HTDemucs", "adefossez/HTDemucs-ft"
 
 
@@ -67,15 +67,14 @@ def offline(tmp_path: Path, **kw: object) -> ModelCache:
     return ModelCache(None, "cpu", source=ModelSource(hub=hub, offline=True))
 
 
-async def stembot(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        STEMBOT, *args, env=env, cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert out == b""
-    assert proc.returncode is not None
-    return proc.returncode, err.decode()
+async def stembot(
+    *args: str, env: dict[str, str], cwd: Path, process: bool = False
+) -> tuple[int, str]:
+    """`stembot ARGS`: exit code and stderr (stdout stays empty); in this process unless
+    ``process`` (the installed command)."""
+    ran = await (installed if process else in_process)(*args, env=env, cwd=cwd)
+    assert ran.out == ""
+    return ran.code, ran.err
 
 
 def mb(data: bytes) -> str:
@@ -100,7 +99,9 @@ def assert_weights(model: torch.nn.Module, data: bytes, tmp_path: Path) -> None:
 async def test_pull_verifies_pins_the_commit_and_workers_load_it_offline(
     hub: FakeHub, env: dict[str, str], tmp_path: Path
 ) -> None:
-    code, err = await stembot("models", "pull", "htdemucs", "htdemucs_ft", env=env, cwd=tmp_path)
+    code, err = await stembot(
+        "models", "pull", "htdemucs", "htdemucs_ft", env=env, cwd=tmp_path, process=True
+    )
     assert code == 0, err
     ht, ft = hub.refs[HT]["main"], hub.refs[FT]["main"]
     files = hub.commits[FT][ft]

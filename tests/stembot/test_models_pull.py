@@ -1,18 +1,17 @@
-"""`stembot models pull --legacy` as an operator runs it: a real process against a local mirror.
+"""`stembot models pull --legacy` as an operator runs it, against a local mirror.
 
 The mirror is an aiohttp server with demucs' old download layout, serving random-weight
 checkpoints of the real architectures (worker/demo_models.py) described by a catalog in
 demucs' own format; with demucs' shipped catalog it is asked for the released files. These are
 pickles: refused unless STEMBOT_ALLOW_PICKLED_WEIGHTS allows them, when pulled and when loaded.
-What was pulled is loaded through the worker's own ModelCache.
+What was pulled is loaded through the worker's own ModelCache. The first test starts the
+installed command; the others run the same `main` in this process (tests/support/cli.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +27,12 @@ from demucs.states import load_model
 from shared.config import MODELS, Settings, env_names
 from shared.errors import ModelUnavailable
 from shared.redis_server import free_port
+from tests.support.cli import in_process, installed
 from tests.support.web import serving
 from worker.models import PICKLES_REFUSED, Catalog, ModelSource
 from worker.separation import ModelCache
 from worker.weights import WeightsRefused
 
-STEMBOT = str(Path(sys.executable).with_name("stembot"))
 #: Where each test model sits on the mirror (demucs' two download roots).
 ROOTS = {
     "a1b2c3d4": "hybrid_transformer/",
@@ -111,20 +110,14 @@ def env(tmp_path: Path, mirror: Mirror) -> dict[str, str]:
     )
 
 
-async def stembot(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str]:
-    """Run the installed command without blocking the loop the mirror serves on."""
-    proc = await asyncio.create_subprocess_exec(
-        STEMBOT,
-        *args,
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=90)
-    assert out == b""
-    assert proc.returncode is not None
-    return proc.returncode, err.decode()
+async def stembot(
+    *args: str, env: dict[str, str], cwd: Path, process: bool = False
+) -> tuple[int, str]:
+    """`stembot ARGS`: exit code and stderr (stdout stays empty); in this process unless
+    ``process`` (the installed command)."""
+    ran = await (installed if process else in_process)(*args, env=env, cwd=cwd)
+    assert ran.out == ""
+    return ran.code, ran.err
 
 
 def listing(folder: Path) -> list[str]:
@@ -141,7 +134,7 @@ async def test_pull_downloads_verifies_and_the_worker_loads_it(
     repo = tmp_path / "models"
     code, err = await stembot(
         "models", "pull", "--legacy", "htdemucs", "htdemucs_ft", "--catalog", str(mirror.catalog),
-        env=env, cwd=tmp_path,
+        env=env, cwd=tmp_path, process=True,
     )  # fmt: skip
     assert code == 0, err
     names = {sig: Path(mirror.path_of(model_repo, sig)).name for sig in ROOTS}

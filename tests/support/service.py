@@ -102,7 +102,7 @@ async def running_service(
         storage_dir=storage_dir,
         model_repo=model_repo,
         device="cpu",
-        torch_threads=2,
+        torch_threads=1,  # as the rest of the test process (tests/conftest.py)
         public_url=f"http://127.0.0.1:{port}",
         signing_key="test-signing-key-not-a-secret",
         **overrides,
