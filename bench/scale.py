@@ -42,7 +42,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from bench.scale_fakes import GatewayDiscord, Users, platform_sends, song, wait_ready
-from bench.scale_procs import MemorySampler, Processes
+from bench.scale_procs import MemorySampler, Proc, Processes
 from bench.scale_report import summarise, table
 from bots.telegram.store import Store
 from shared.redis_server import PrivateRedis, free_port
@@ -232,6 +232,7 @@ class Bench:
         assert self.session is not None
         metrics_before = await scrape(self.session, self.web_url)
         stats_before = await commandstats(self.redis)
+        self._tail().popen.send_signal(signal.SIGUSR1)  # its own commands: counted from now
         self.sampler.sample()
         self.sampler.mark = started = time.monotonic()
         facts["burst_wall"] = time.time()
@@ -283,8 +284,11 @@ class Bench:
         facts["memory"] = self.sampler.summary()
         return facts
 
+    def _tail(self) -> Proc:
+        return next(p for p in self.procs.procs if p.name == "tail")
+
     async def _stop_tail(self) -> dict[str, Any]:
-        tail = next(p for p in self.procs.procs if p.name == "tail")
+        tail = self._tail()
         tail.popen.send_signal(signal.SIGTERM)
         await asyncio.to_thread(tail.popen.wait, 120)
         return dict(json.loads(self.tail_out.read_text()))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 from bench.scale_fakes import Seen
@@ -40,6 +40,7 @@ def per_job(raw: dict[str, Any]) -> dict[str, Any]:
     model_s = model / runs if runs else None
     if not jobs:
         return {"jobs": 0, "runs": runs, "model_s": model_s}
+    depth = by_depth(jobs, workers) if len(jobs) >= 50 else []
     span = max(j["final"] for j in jobs) - min(j["start"] for j in jobs)
     wall = span * min(workers, len(jobs)) / len(jobs)
     return {
@@ -48,9 +49,41 @@ def per_job(raw: dict[str, Any]) -> dict[str, Any]:
         "busy_span_s": round(span, 3),
         "wall_s": round(wall, 3),
         "in_job_s": round(statistics.mean(j["final"] - j["start"] for j in jobs), 3),
+        # a worker's time per job outside the job's own stages (bookkeeping on its path)
+        "between_jobs_s": round(wall - statistics.mean(j["final"] - j["start"] for j in jobs), 3),
         "model_s": round(model_s, 3) if model_s is not None else None,
         "overhead_s": round(wall - model_s, 3) if model_s is not None else None,
+        "by_depth": depth,
+        # the same run, deep queue against short: tenths 2-3 (the first overlaps the users'
+        # uploads) against the last two
+        "deep_over_shallow": round(
+            statistics.mean(d["wall_s"] for d in depth[1:3])
+            / statistics.mean(d["wall_s"] for d in depth[-2:]),
+            2,
+        )
+        if depth
+        else None,
     }
+
+
+def by_depth(jobs: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
+    """The jobs in tenths by when they ended: how many were still to end as each tenth
+    began, and the workers' wall time per job (and time in the job's own stages) in it."""
+    jobs = sorted(jobs, key=lambda j: j["final"])
+    n, prev = len(jobs), min(j["start"] for j in jobs)
+    out = []
+    for tenth in range(10):
+        part = jobs[tenth * n // 10 : (tenth + 1) * n // 10]
+        end = part[-1]["final"]
+        out.append(
+            {
+                "still_to_end": n - tenth * n // 10,
+                "wall_s": round((end - prev) * workers / len(part), 3),
+                "in_job_s": round(statistics.mean(j["final"] - j["start"] for j in part), 3),
+            }
+        )
+        prev = end
+    return out
 
 
 def outcomes(users: list[Seen], finished: bool) -> dict[str, int]:
@@ -74,13 +107,14 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
     for u in users:
         by_platform[u.platform].append(u)
     jobs = per_job(raw)
-    commands = raw["commands"]
-    own = raw["tail"]["commands"] + raw["bench_commands"]
-    total = sum(commands.values()) - own
+    # the service's own: less the bench's (its tail's reads, its last INFO)
+    mine = Counter(raw["tail"]["commands"]) + Counter(info=raw["bench_commands"])
+    commands = {k: v - mine.get(k, 0) for k, v in raw["commands"].items()}
+    total = sum(commands.values())
     idle = raw["idle_commands"]
     # less what an idle service sends in as long (polling), command by command
     busy = {k: max(0.0, v - idle.get(k, 0.0)) for k, v in commands.items()}
-    busy_total = sum(busy.values()) - own
+    busy_total = sum(busy.values())
     n_jobs = max(1, cfg["users"])
     top = sorted(busy.items(), key=lambda kv: -kv[1])[:12]
     states = raw["tail"]["states"]
@@ -121,6 +155,9 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
             "all_read": raw["tail"]["complete"],
         },
         "outcomes": outcomes(users, raw["finished"]),
+        "outcomes_by_platform": {
+            name: outcomes(group, raw["finished"]) for name, group in sorted(by_platform.items())
+        },
         "memory": raw["memory"],
     }
 
@@ -169,6 +206,8 @@ def table(runs: dict[str, dict[str, Any]]) -> str:
         row("worker wall time per job (s)", lambda r: _fmt(r["per_job"]["wall_s"])),
         row("  of which the model (s)", lambda r: _fmt(r["per_job"]["model_s"])),
         row("  per-job overhead (s)", lambda r: _fmt(r["per_job"]["overhead_s"])),
+        row("  of which between jobs (s)", lambda r: _fmt(_between(r))),
+        row("per-job wall, deep queue / short (same run)", lambda r: _depth(r)),
         row("peak sends+edits/s, Telegram (limit 30)", plat("telegram")),
         row("peak sends+edits/s, Discord (limit 50)", plat("discord")),
         row("peak sends+edits/s in one Telegram chat", lambda r: _chat_peak(r)),
@@ -188,11 +227,34 @@ def table(runs: dict[str, dict[str, Any]]) -> str:
             ratio = large["overhead_s"] / small["overhead_s"]
             wall = large["wall_s"] / small["wall_s"]
             goal = "met" if ratio <= OVERHEAD_GOAL else "not met"
+            between = _between(cols[-1]) / max(_between(cols[0]), 0.001)
             out += (
                 f"\n\nPer-job overhead at N = {ns[-1]} over N = {ns[0]}: {ratio:.2f}x "
-                f"(goal <= {OVERHEAD_GOAL}x: {goal}); wall time per job: {wall:.2f}x."
+                f"(goal <= {OVERHEAD_GOAL}x: {goal}); wall time per job: {wall:.2f}x; "
+                f"time between jobs: {between:.1f}x."
             )
+            model = (small.get("model_s") or 0) / max(large.get("model_s") or 0, 0.001)
+            if not 1 / 1.3 <= model <= 1.3:
+                out += (
+                    f" The same model took {model:.2f}x as long per job at N = {ns[0]}: the "
+                    "runs met different CPU contention, so their overheads compare poorly."
+                )
     return out
+
+
+def _between(r: dict[str, Any]) -> float:
+    """Worker time per job outside the job's stages (first working state to final)."""
+    return float(r["per_job"]["wall_s"] - r["per_job"]["in_job_s"])
+
+
+def _depth(r: dict[str, Any]) -> str:
+    """Tenths 2-3 against the last two: N x 0.9-0.7 still to end, against N x 0.2-0."""
+    depth = r["per_job"].get("by_depth") or []
+    if not depth:
+        return "-"
+    deep = statistics.mean(d["wall_s"] for d in depth[1:3])
+    short = statistics.mean(d["wall_s"] for d in depth[-2:])
+    return f"{deep:.2f} / {short:.2f} s = {deep / short:.2f}x"
 
 
 def _users(r: dict[str, Any]) -> str:

@@ -5,8 +5,9 @@ The scale bench's view of the jobs from outside the worker: it finds the event s
 XREAD (not the bots' consumer groups, so their delivery is untouched) and keeps, per job,
 when its first working state (downloading/decoding/...) and its final state were published.
 Queue-position events are only counted. On SIGTERM it writes OUT.json: the jobs, the entries
-per state, its own Redis command count (the bench takes them out of the per-job figure), and
-whether any stream was trimmed past what it had read (then some entries were missed).
+per state, its own Redis commands by name since SIGUSR1 (the bench takes them out of the
+per-job figures), and whether any stream was trimmed past what it had read (then some entries
+were missed).
 
 Its own process, so that the fake platforms' work in the bench process never slows it down.
 """
@@ -36,17 +37,17 @@ class Tail:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.states: Counter[str] = Counter()
         self.read = 0
-        self.commands = 0
+        self.commands: Counter[str] = Counter()
 
     async def discover(self) -> None:
         cursor = 0
         while True:
             cursor, found = await self.redis.scan(cursor, count=1000, _type="stream")
-            self.commands += 1
+            self.commands["scan"] += 1
             for name in found:
                 if name not in self.streams and name not in self.ignored:
                     first = await self.redis.xrange(name, count=1)
-                    self.commands += 1
+                    self.commands["xrange"] += 1
                     if first and b"data" in first[0][1] and b"job_id" in first[0][1][b"data"]:
                         self.streams[name] = b"0"
                     elif first:
@@ -59,7 +60,7 @@ class Tail:
         if not self.streams:
             return 0
         reply = await self.redis.xread(self.streams, count=5000, block=block_ms)  # type: ignore[arg-type]
-        self.commands += 1
+        self.commands["xread"] += 1
         taken = 0
         for name, entries in reply:
             for entry_id, fields in entries:
@@ -88,7 +89,7 @@ class Tail:
         added = 0
         for name in self.streams:
             info = await self.redis.xinfo_stream(name)
-            self.commands += 1
+            self.commands["xinfo|stream"] += 1
             added += int(info.get("entries-added", 0))
         return added == self.read
 
@@ -99,6 +100,8 @@ async def main(url: str, out: Path) -> None:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     redis = Redis.from_url(url)
     tail = Tail(redis)
+    # SIGUSR1: the measured part starts; count its own commands from here
+    loop.add_signal_handler(signal.SIGUSR1, tail.commands.clear)
     try:
         next_scan = 0.0
         while not stop.is_set():
@@ -120,7 +123,7 @@ async def main(url: str, out: Path) -> None:
             "entries": tail.read,
             "streams": sorted(s.decode() for s in tail.streams),
             "complete": complete,
-            "commands": tail.commands,
+            "commands": dict(tail.commands),
         }
         out.write_text(json.dumps(result))
     finally:
