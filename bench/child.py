@@ -6,8 +6,10 @@
   staged files, mp3 encode of every stem. Phase times, peak RSS, peak GPU memory.
 - ``demucs``: demucs' own ``Separator.separate_tensor`` (what ``python -m demucs`` runs) on
   the same decoded samples: separation time and peak RSS.
-- ``service``: the real queue: a private redis-server, an arq worker with the model warm,
-  files submitted through the core; end-to-end time of one track, then a queue of tracks.
+- ``service``: the real queue: a private redis-server, an arq worker with the model warm
+  (and the download-queue worker, where renders from kept masters run), files submitted
+  through the core; end-to-end time of one track, the same track in another format and as
+  a two-stem mix (made from its master, without Demucs), then a queue of tracks.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import torch
 from shared.schemas import AudioFormat
 from worker.audio import decode, encode_stems
 from worker.cpu_runtime import Runtime, prepare
+from worker.overlap_add import Precision
+from worker.precision import cpu_precision
 from worker.separation import ModelCache, Tuning, cpu_threads, pick_device, separate_to_files
 from worker.staging import mix_staged
 
@@ -71,9 +75,16 @@ def run_worker(args: dict[str, Any]) -> dict[str, Any]:
     loaded = time.perf_counter()
     wav = decode(track, model.samplerate, model.audio_channels, src_channels=2, demuxer="mp3")
     decoded = time.perf_counter()
+    # CUDA: as asked ("auto": fp32, the setting's default); CPU: "auto" as a worker resolves it
+    asked = args.get("precision", "fp32")
+    precision: Precision
+    if device == "cuda":
+        precision = "fp32" if asked == "auto" else asked
+    else:
+        precision = cpu_precision(asked) if runtime == "torch" else "fp32"
     tuning = Tuning(
         batch=args.get("batch", 1) if device == "cuda" else 1,
-        precision=args.get("precision", "fp32") if device == "cuda" else "fp32",
+        precision=precision,
         cpu_runtime=runtime,
     )
     random.seed(args.get("seed", 0))  # the same shift in every variant, for their deviation
@@ -103,6 +114,7 @@ def run_worker(args: dict[str, Any]) -> dict[str, Any]:
     return {
         "device": device,
         "runtime": runtime if built else "torch",
+        "precision": precision,
         "load_s": round(loaded - started, 3),
         "decode_s": round(decoded - loaded, 3),
         "separate_s": round(separated - decoded, 3),
@@ -152,13 +164,14 @@ async def run_service(args: dict[str, Any]) -> dict[str, Any]:
     from shared.intake import build_options
     from shared.redis_server import PrivateRedis
     from shared.storage import build_storage
-    from worker.main import build_worker
+    from worker.main import build_download_worker, build_worker
 
     work = Path(args["work"])
     with PrivateRedis() as server:
         settings = Settings(
             redis_url=server.url,
             queue_name=f"bench:queue:{uuid.uuid4().hex[:8]}",
+            download_queue_name=f"bench:download:{uuid.uuid4().hex[:8]}",
             storage_dir=work / "storage",
             model_repo=Path(args["repo"]),
             device=args.get("device", "auto"),
@@ -174,13 +187,25 @@ async def run_service(args: dict[str, Any]) -> dict[str, Any]:
             handle_signals=False,
             progress_interval_s=0.5,
         )
-        task = asyncio.create_task(worker.async_run())
+        downloader = build_download_worker(
+            settings,
+            await create_pool(RedisSettings.from_dsn(server.url)),
+            handle_signals=False,
+            progress_interval_s=0.5,
+        )
+        tasks = [asyncio.create_task(w.async_run()) for w in (worker, downloader)]
         svc = _Submitter(Core(redis, storage, settings), redis)
         options = build_options(settings)
         try:
             # a short track warms the worker up (model loaded, threads started): not counted
             await _one(svc, Path(args["warmup"]), "warmup", options)
             e2e, stages = await _one(svc, Path(args["track"]), "e2e", options)
+            # the same song again, from the master its separation kept: no Demucs
+            flac = build_options(settings, fmt="flac")
+            second_s, second_stages = await _one(svc, Path(args["track"]), "e2e", flac)
+            karaoke = build_options(settings, stems="vocals")
+            mix_s, mix_stages = await _one(svc, Path(args["track"]), "e2e", karaoke)
+            master = _master_bytes(storage, Path(args["track"]), options)
             queue = [Path(p) for p in args["queue"]]
             started = time.perf_counter()
             streams = [
@@ -190,20 +215,44 @@ async def run_service(args: dict[str, Any]) -> dict[str, Any]:
                 events = await svc.events_until_final(stream, timeout_s=24 * 3600)
                 assert events[-1].state.value == "done", events[-1]
             queue_s = time.perf_counter() - started
+            # the last job tidies up after its final event (timings, arq's records)
+            running = [t for w in (worker, downloader) for t in w.tasks.values()]
+            if running:
+                await asyncio.wait(running, timeout=30)
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await worker.close()
+            await downloader.close()
             await redis.aclose()
     return {
         "e2e_s": round(e2e, 3),
         "e2e_stages_s": stages,
+        "second_format_s": round(second_s, 3),
+        "second_format_stages_s": second_stages,
+        "mix_s": round(mix_s, 3),
+        "mix_stages_s": mix_stages,
+        "master": master,
         "queue_tracks": len(queue),
         "queue_s": round(queue_s, 3),
         "jobs_per_hour": round(len(queue) * 3600 / queue_s, 1),
         "peak_rss_mb": peak_rss_mb(),
         "peak_gpu_mb": peak_gpu_mb(),
     }
+
+
+def _master_bytes(storage: Any, track: Path, options: Any) -> dict[str, int]:
+    """The size of each file of the master a track's separation kept (shared.masters)."""
+    import hashlib
+
+    from shared import masters
+    from shared.schemas import Source, separation_key
+
+    identity = hashlib.sha256(track.read_bytes()).hexdigest()
+    key = separation_key(Source(kind="upload", identity=identity, title=""), options)
+    folder = storage.job_dir(masters.storage_key(key))
+    return {p.stem: p.stat().st_size for p in sorted(folder.glob("*.flac"))}
 
 
 class _Submitter:

@@ -5,7 +5,8 @@ cross-transformer run under ``torch.autocast``; each hands float32 back, so the 
 inverse STFT, the complex masks and the normalisations stay in float32 (half-precision FFTs
 are restricted and lose the most). Swapped in for one separation and out again: the resident
 model is shared by every job of the worker. Whether a GPU stays within 0.1 dB SDR of fp32 is
-measured by ``make bench`` (bench/gpu.py) on that GPU.
+measured by ``make bench`` (bench/gpu.py) on that GPU; the CPU's bf16 (where AMX or AVX-512
+BF16 compute it) by ``python -m bench --variants torch,bf16`` against our fp32 path.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from worker.overlap_add import parts_of
+from worker.overlap_add import Precision, parts_of
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 _STACKS = ("encoder", "decoder", "tencoder", "tdecoder")
@@ -51,6 +52,20 @@ def _as_float(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(_as_float(v) for v in value)
     return value
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AMX tiles or AVX-512 BF16): where it
+    only converts, bf16 is slower than fp32."""
+    cpu = torch.cpu
+    return bool(cpu._is_amx_tile_supported() or cpu._is_avx512_bf16_supported())
+
+
+def cpu_precision(setting: str) -> Precision:
+    """The CPU's precision for ``setting`` ("auto": bf16 where native, else fp32)."""
+    if setting == "auto":
+        return "bf16" if native_bf16() else "fp32"
+    return "bf16" if setting == "bf16" else "fp32"
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ from worker.cpu_runtime import Runtime
 from worker.memory import is_out_of_memory, memory_cap, release
 from worker.models import ModelSource
 from worker.overlap_add import Plan, Precision, apply, parts_of, segment_count
-from worker.precision import reduced_precision
+from worker.precision import cpu_precision, reduced_precision
 from worker.staging import MemoryStems, StagedStem, StagedStems
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class Tuning:
 
     #: Segments per forward pass (CUDA; the CPU runs them one at a time, as demucs does).
     batch: int = 1
-    #: "fp16"/"bf16": autocast on CUDA; "fp32" everywhere else.
+    #: "fp16"/"bf16": autocast on CUDA; "bf16" on a CPU that computes it natively.
     precision: Precision = "fp32"
     #: On CUDA out-of-memory after the smaller retries, finish on the CPU.
     cpu_fallback: bool = False
@@ -131,7 +131,10 @@ class Tuning:
                 precision=settings.cuda_precision,
                 cpu_fallback=settings.oom_cpu_fallback,
             )
-        return cls(job_memory_mb=settings.job_memory_mb, cpu_runtime=settings.cpu_runtime)
+        # bf16 only with demucs' own forward: an ONNX export or a compiled core runs fp32
+        runtime = settings.cpu_runtime
+        precision = cpu_precision(settings.cpu_precision) if runtime == "torch" else "fp32"
+        return cls(job_memory_mb=settings.job_memory_mb, cpu_runtime=runtime, precision=precision)
 
 
 class _Progress:

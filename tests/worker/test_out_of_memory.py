@@ -177,7 +177,9 @@ def test_what_counts_as_out_of_memory() -> None:
 
 
 def test_tuning_keeps_the_gpu_knobs_off_on_cpu() -> None:
-    settings = Settings(cuda_batch=8, cuda_precision="bf16", job_memory_mb=2048)
+    settings = Settings(
+        cuda_batch=8, cuda_precision="bf16", job_memory_mb=2048, cpu_precision="fp32"
+    )
     assert Tuning.for_device(settings.separation, "cpu") == Tuning(job_memory_mb=2048)
     assert Tuning.for_device(settings.separation, "cuda") == Tuning(
         batch=8, precision="bf16", cpu_fallback=True
