@@ -15,7 +15,9 @@ from shared.config import Settings
 from shared.core import Core, Link, Song, Upload
 from shared.errors import StembotError
 from shared.formatting import terse
+from shared.i18n import ENGLISH
 from shared.intake import file_chunks
+from shared.music import music_line
 from shared.schemas import JobOptions, JobResult, JobState, LocalReply, ProgressEvent
 from shared.storage import Storage
 
@@ -70,7 +72,8 @@ def result_lines(
     result: JobResult, written: dict[str, Path], *, valid_h: float, note: str = ""
 ) -> list[str]:
     """What a split prints at the end: the results page first (listen, mix, download: the
-    best place to start), then the files written, then each download link."""
+    best place to start), then the files written, each download link, and the song's key and
+    tempo when the analysis found them."""
     lines = []
     if result.page_url:
         page = f"Results page (listen, mix, download; valid {valid_h:g} h{note})"
@@ -78,6 +81,9 @@ def result_lines(
     lines += [f"{name}: {path}" for name, path in written.items()]
     lines.append(f"Download links (valid {valid_h:g} h{note}):")
     lines += [f"  {stem.name}: {stem.url}" for stem in [*result.stems, result.zip]]
+    music = music_line(ENGLISH, result.analysis)  # (the operator's terminal is in English)
+    if music:
+        lines.append(f"Key and tempo: {music}")
     return lines
 
 

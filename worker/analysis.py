@@ -19,16 +19,22 @@ quiet the drums are in the mix, while the mix starts to fail once its drums are 
 music. A silent or absent drums stem (two-stem mode) falls back to the mix. Everything runs at
 11025 Hz mono, as both analyses need nothing above 5.5 kHz: a 10-minute song takes about 2 s of
 CPU (the first in a process some 3 s more, while librosa loads its modules).
+
+What it finds (:class:`shared.music.Analysis`) goes into the job result as it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import StrEnum
 
 import librosa
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+
+from shared.music import Analysis as Analysis
+from shared.music import Key as Key
+from shared.music import Mode as Mode
+from shared.music import Tempo as Tempo
+from shared.music import TempoSource as TempoSource
 
 #: Both analyses run at this rate, mono.
 RATE = 11025
@@ -60,49 +66,6 @@ _LOW_BAND_HZ = 250.0
 _HIGH_BAND_HZ = 3000.0
 _N_MELS = 64
 _BPM_GRID = np.arange(MIN_BPM / 2, MAX_BPM * 2, 0.1)
-
-
-class Mode(StrEnum):
-    MAJOR = "major"
-    MINOR = "minor"
-
-
-class TempoSource(StrEnum):
-    DRUMS = "drums"
-    MIX = "mix"
-
-
-class Key(BaseModel):
-    """A key such as "F# minor", with how sure the estimate is (0..1)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    tonic: str
-    mode: Mode
-    confidence: float
-
-    @property
-    def name(self) -> str:
-        return f"{self.tonic} {self.mode.value}"
-
-
-class Tempo(BaseModel):
-    """Beats per minute (to 0.1), how clear the beat is (0..1) and what it was measured on."""
-
-    model_config = ConfigDict(frozen=True)
-
-    bpm: float
-    confidence: float
-    source: TempoSource
-
-
-class Analysis(BaseModel):
-    """What the song analysis found; None where the audio has no key or no beat to find."""
-
-    model_config = ConfigDict(frozen=True)
-
-    key: Key | None
-    tempo: Tempo | None
 
 
 def analyse(mix: np.ndarray, sample_rate: int, drums: np.ndarray | None = None) -> Analysis:

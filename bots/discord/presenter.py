@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 
 from bots import delivery
 from bots.delivery import Delivery, Pacer, Parts, stream_of
-from bots.discord.render import cancel_view, final_embed, progress_embed
+from bots.discord.render import cancel_view, final_embed, player_view, progress_embed
 from bots.discord.settings import DiscordSettings
 from shared.config import Settings
 from shared.errors import SourceGone
@@ -93,12 +93,15 @@ class DiscordPresenter:
     async def final(self, status: Status, event: ProgressEvent, parts: Parts) -> None:
         if "text" in parts:
             return
-        embed = final_embed(texts(status.lang), status.title, event, status.options)
-        files = await self._stem_files(status, event.result) if event.state == JobState.DONE else []
+        t = texts(status.lang)
+        embed = final_embed(t, status.title, event, status.options)
+        result = event.result if event.state == JobState.DONE else None
+        view = player_view(t, result) if result is not None else None
+        files = await self._stem_files(status, result)
         try:
-            if files and not await self._edit_with_files(status, embed, files):
+            if files and not await self._edit_with_files(status, embed, view, files):
                 files = []
-            if not files and not await self.edit(status, embed=embed, view=None):
+            if not files and not await self._edit_final(status, embed, view):
                 await self._post_anew(status, embed)  # the message is gone: never lose the end
         finally:
             for file in files:
@@ -155,11 +158,35 @@ class DiscordPresenter:
             return False
         return True
 
+    async def _edit_final(
+        self,
+        status: Status,
+        embed: discord.Embed,
+        view: discord.ui.View | None,
+        files: list[discord.File] | None = None,
+    ) -> bool:
+        """Show the end on the status message; False when it is gone. A player button Discord
+        refuses (400: a page URL it does not take) is left off: the end matters more."""
+        extra: dict[str, Any] = {"attachments": files} if files else {}
+        try:
+            return await self.edit(status, embed=embed, view=view, **extra)
+        except discord.HTTPException as exc:
+            if view is None or exc.status != 400:
+                raise
+            log.info("discord: the player button of %s was refused: %s", status.request_id, exc)
+            for file in files or []:
+                file.reset()
+            return await self.edit(status, embed=embed, view=None, **extra)
+
     async def _edit_with_files(
-        self, status: Status, embed: discord.Embed, files: list[discord.File]
+        self,
+        status: Status,
+        embed: discord.Embed,
+        view: discord.ui.View | None,
+        files: list[discord.File],
     ) -> bool:
         try:
-            return await self.edit(status, embed=embed, view=None, attachments=files)
+            return await self._edit_final(status, embed, view, files)
         except discord.HTTPException as exc:
             if exc.status != 413 and exc.code != 40005:  # request entity too large
                 raise

@@ -14,6 +14,7 @@ from shared import errors
 from shared.i18n import N_, Texts
 from shared.links import with_lang
 from shared.models import CATALOGUE, SIX_STEM_MODEL
+from shared.music import key_label, tempo_label
 from shared.schemas import JobResult, JobState, ProgressEvent, StemMode
 
 BAR_WIDTH = 16
@@ -180,7 +181,17 @@ def done_embed(t: Texts, result: JobResult, options: str) -> discord.Embed:
     # shows in their own language: "in 7 days", "December 9, 2026 7:21 AM"
     relative, moment = f"<t:{expires}:R>", f"<t:{expires}:f>"
     expiry = t._("Links expire {relative} ({moment}).", relative=relative, moment=moment)
-    return _embed(result.title, GREEN, "\n".join(lines) + "\n\n" + expiry, options)
+    embed = _embed(result.title, GREEN, "\n".join(lines) + "\n\n" + expiry, options)
+    analysis = result.analysis
+    key = key_label(t, analysis.key) if analysis else None
+    tempo = tempo_label(t, analysis.tempo) if analysis else None
+    if key:
+        # TRANSLATORS: a song's musical key, as in "Key: A minor"
+        embed.add_field(name=t.p_("music", "Key"), value=key)
+    if tempo:
+        # TRANSLATORS: a song's tempo, as in "Tempo: 120 BPM"
+        embed.add_field(name=t.p_("music", "Tempo"), value=tempo)
+    return embed
 
 
 def options_line(t: Texts, model: str, stems: str, fmt: str) -> str:
@@ -207,6 +218,22 @@ def cancel_button(t: Texts, request_id: str) -> discord.ui.Button[discord.ui.Vie
 def cancel_view(t: Texts, request_id: str) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(cancel_button(t, request_id))
+    return view
+
+
+def player_view(t: Texts, result: JobResult) -> discord.ui.View | None:
+    """A link button under a done message that opens the results page's player (None for a
+    result without a page)."""
+    if not result.page_url:
+        return None
+    view = discord.ui.View(timeout=None)
+    button: discord.ui.Button[discord.ui.View] = discord.ui.Button(
+        label=t.p_("button", "Open player"),
+        emoji="▶️",
+        style=discord.ButtonStyle.link,
+        url=with_lang(result.page_url, t.lang),
+    )
+    view.add_item(button)
     return view
 
 

@@ -37,11 +37,12 @@ STATIC_FILES = {
     "page.css": "text/css",
     **dict.fromkeys(SHIFTER_FILES, JS),
 }
-#: Content Security Policy: this server only, no inline script, no frames.
+#: Content Security Policy: this server only, no inline script; framed by nobody but Telegram
+#: Web, which opens the page as a Mini App in a frame (the apps open it in a web view).
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
-    "frame-ancestors 'none'"
+    "frame-ancestors https://web.telegram.org"
 )
 PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -151,6 +152,7 @@ async def results_data(request: web.Request) -> web.Response:
         "stems_mode": job.stems_mode,
         "format": job.format,
         "duration_s": job.duration_s,
+        "analysis": job.analysis.model_dump(mode="json") if job.analysis else None,
         "expires_at": job.expires_at,
         "stems": [
             {

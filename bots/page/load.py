@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from shared import jobs
 from shared.links import sign_path
+from shared.music import Analysis
 from shared.schemas import JobResult
 from shared.storage import Storage, file_path
 
@@ -39,6 +40,8 @@ class PageJob:
     stems_mode: str | None = None
     format: str | None = None
     duration_s: float | None = None
+    #: The song's key and tempo (shared.music), from the JobResult like the options.
+    analysis: Analysis | None = None
 
 
 def relative_url(signing_key: bytes, job_key: str, filename: str, expires_at: float) -> str:
@@ -72,6 +75,7 @@ async def load_job(storage: Storage, redis: Redis | None, job_key: str) -> PageJ
         stems_mode=result.stems_mode if result else None,
         format=result.format.value if result else _guess_format(stems),
         duration_s=result.duration_s if result else None,
+        analysis=result.analysis if result else None,
     )
 
 

@@ -19,6 +19,7 @@ from bots.page.practice import practice_panel, practice_texts
 from shared import formatting
 from shared.i18n import LANGUAGES, NAMES, Texts, texts
 from shared.links import LinkCheck, with_lang
+from shared.music import key_label, tempo_label
 
 FORMAT_LABEL = {"mp3": "MP3", "flac": "FLAC", "wav": "WAV"}
 esc = html.escape
@@ -83,7 +84,7 @@ def _options_line(job: PageJob, t: Texts) -> str:
         parts.append(markup(t._("Model {model}"), model=f"<b>{esc(job.model)}</b>"))
     if job.stems_mode == "all":
         parts.append(esc(t.p_("mode", "all stems")))
-    elif job.stems_mode:
+    elif job.stems_mode and job.stems_mode != "mix":  # a custom mix: its file names it
         # TRANSLATORS: one stem and the rest of the song mixed, as in "vocals + the rest"
         rest = t._("{stem} + the rest", stem=stem_label(t, job.stems_mode))
         parts.append(esc(rest))
@@ -92,6 +93,22 @@ def _options_line(job: PageJob, t: Texts) -> str:
     if job.duration_s:
         parts.append(formatting.clock(job.duration_s))
     return " · ".join(parts)
+
+
+def _music_line(job: PageJob, t: Texts) -> str:
+    """The song's key and tempo under the options (HTML), or nothing when unknown."""
+    analysis = job.analysis
+    if analysis is None:
+        return ""
+    parts = []
+    key, tempo = key_label(t, analysis.key), tempo_label(t, analysis.tempo)
+    if key:
+        # TRANSLATORS: the song's musical key on the results page, as in "Key A minor"
+        parts.append(markup(t._("Key {key}"), key=f"<b>{esc(key)}</b>"))
+    if tempo:
+        # TRANSLATORS: the song's tempo on the results page, as in "Tempo 120 BPM"
+        parts.append(markup(t._("Tempo {tempo}"), tempo=f"<b>{esc(tempo)}</b>"))
+    return f'\n<p class="opts music">{" · ".join(parts)}</p>' if parts else ""
 
 
 def _stem_row(stem_name: str, url: str, label: str, size: str, t: Texts) -> str:
@@ -185,7 +202,7 @@ def render_page(
 </head><body>
 <main id="app" data-src="{esc(data_url)}">
 <header><h1>{title}</h1>
-<p class="opts">{_options_line(job, t)}</p>
+<p class="opts">{_options_line(job, t)}</p>{_music_line(job, t)}
 <p class="exp">{expires}</p></header>
 <section class="mixer js-only" aria-label="{mixer}">
 <button type="button" id="play" class="play">{play}</button>

@@ -16,11 +16,17 @@ import asyncio
 import datetime as dtm
 import logging
 import secrets
-from collections.abc import Callable, Coroutine, Hashable
+from collections.abc import Callable, Coroutine, Hashable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
-from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
+from telegram import (
+    Bot,
+    InlineKeyboardMarkup,
+    InputMediaAudio,
+    LinkPreviewOptions,
+    ReplyParameters,
+)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.ext import BaseRateLimiter, ExtBot
@@ -76,6 +82,14 @@ def telegram_budget(redis: Redis, tg: TelegramSettings, token: str) -> SendBudge
     )
 
 
+def messages_in(endpoint: str, data: dict[str, Any]) -> int:
+    """How many messages a send posts: an album (sendMediaGroup) posts one per file."""
+    media = data.get("media")
+    if endpoint == "sendMediaGroup" and isinstance(media, list | tuple):
+        return max(1, len(media))
+    return 1
+
+
 class BudgetLimiter(BaseRateLimiter[dict[str, bool]]):
     """The Application's rate limiter: each message the bot sends waits for its turn in the
     send budget, unless delivery took it (``rate_limit_args=PREPAID``)."""
@@ -100,7 +114,8 @@ class BudgetLimiter(BaseRateLimiter[dict[str, bool]]):
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         chat = chat_of(data.get("chat_id"))
         if endpoint.startswith(SENDS) and not (rate_limit_args or {}).get("prepaid"):
-            await self.budget.take(chat, urgent=True)
+            for _ in range(messages_in(endpoint, data)):
+                await self.budget.take(chat, urgent=True)
         try:
             return await callback(*args, **kwargs)
         except RetryAfter as exc:
@@ -191,30 +206,60 @@ class Messenger:
         except (BadRequest, Forbidden) as exc:
             log.info("telegram: cannot post to a chat: %s", exc.message)
 
-    async def send_stem(
-        self, chat_id: int, reply_to: int, result: JobResult, stem: StemFile
-    ) -> None:
-        """Send one stem as an audio file, if it fits Telegram's upload limit."""
-        if stem.size_bytes > self.tg.upload_limit_bytes():
-            return
+    async def send_stems(
+        self, chat_id: int, reply_to: int, result: JobResult, stems: Sequence[StemFile]
+    ) -> bool:
+        """Send stems as audio files answering ``reply_to``: two to ten as one album, one
+        alone. False when Telegram refused the album as too large as a whole (then send them
+        one by one); a stem that expired meanwhile is left out (the links say so too)."""
+        found = [(stem, await self._read_stem(result, stem)) for stem in stems]
+        files = [(stem, data) for stem, data in found if data is not None]
+        if not files:
+            return True
+        reply = ReplyParameters(reply_to, allow_sending_without_reply=True)
+        try:
+            if len(files) == 1:
+                [(stem, data)] = files
+                filename, title = _names(result, stem)
+                await self.bot.send_audio(
+                    chat_id, audio=data, filename=filename, title=title, reply_parameters=reply
+                )
+            else:
+                media = []
+                for stem, data in files:
+                    filename, title = _names(result, stem)
+                    media.append(InputMediaAudio(data, filename=filename, title=title))
+                await self.bot.send_media_group(chat_id, media, reply_parameters=reply)
+        except (BadRequest, Forbidden) as exc:
+            log.info("telegram: cannot send the stems: %s", exc.message)
+        except NetworkError as exc:
+            if len(files) == 1 or not _too_large(exc):
+                raise
+            log.info("telegram: an album of %d stems is too large, sending them apart", len(files))
+            return False
+        return True
+
+    async def _read_stem(self, result: JobResult, stem: StemFile) -> bytes | None:
+        """A stem's bytes from storage; None when it expired meanwhile (the links say so too)."""
         tmp = self.settings.storage.storage_dir / "tmp" / f"telegram-{secrets.token_hex(6)}"
         try:
             tmp.parent.mkdir(parents=True, exist_ok=True)
             await self.storage.fetch_job_file(result.key, stem.filename, tmp)
-            data = await asyncio.to_thread(tmp.read_bytes)
+            return await asyncio.to_thread(tmp.read_bytes)
         except SourceGone:
-            return  # expired meanwhile: the links say so too
+            return None
         finally:
             await asyncio.to_thread(tmp.unlink, True)
-        ext = stem.filename.rsplit(".", 1)[-1]
-        title = "".join(c if c.isprintable() and c not in '/\\"' else "_" for c in result.title)
-        try:
-            await self.bot.send_audio(
-                chat_id,
-                audio=data,
-                filename=f"{title} - {stem.name}.{ext}",
-                title=f"{result.title} ({stem.name})",
-                reply_parameters=ReplyParameters(reply_to, allow_sending_without_reply=True),
-            )
-        except (BadRequest, Forbidden) as exc:
-            log.info("telegram: cannot send the %s stem: %s", stem.name, exc.message)
+
+
+def _names(result: JobResult, stem: StemFile) -> tuple[str, str]:
+    """A stem's file name and audio title in the chat: "My Song - drums.mp3", "My Song (drums)"."""
+    ext = stem.filename.rsplit(".", 1)[-1]
+    title = "".join(c if c.isprintable() and c not in '/\\"' else "_" for c in result.title)
+    return f"{title} - {stem.name}.{ext}", f"{result.title} ({stem.name})"
+
+
+def _too_large(exc: NetworkError) -> bool:
+    """Telegram's 413 Request Entity Too Large (python-telegram-bot raises it as a network
+    error, as for any status it has no exception of its own for)."""
+    return "413" in exc.message or "too large" in exc.message.lower()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 
 from bots.telegram.store import AUTO, FOUR_STEM_MODELS, MODES, Prefs
 from bots.telegram.texts import mode_label, stem_label, switch_label
@@ -13,6 +13,7 @@ from shared import errors
 from shared.errors import Cancelled
 from shared.i18n import LANGUAGES, NAMES, Texts
 from shared.links import with_lang
+from shared.music import music_line
 from shared.schemas import JobResult, JobState, ProgressEvent
 
 BAR_WIDTH = 12
@@ -99,9 +100,11 @@ def done_text(t: Texts, result: JobResult, upload_limit: int | None) -> str:
     lines = [
         t._("✅ Done: {title}", title=escape(result.title)),
         f"{escape(result.model)} · {mode} · {result.format.value.upper()}",
-        "",
-        t._("Download links, valid until {expires}:", expires=expires),
     ]
+    music = music_line(t, result.analysis)
+    if music:
+        lines.append(f"🎼 {escape(music)}")
+    lines += ["", t._("Download links, valid until {expires}:", expires=expires)]
     if result.page_url:
         page = with_lang(result.page_url, t.lang)
         lines.append(_link(page, t._("▶ Listen, mix and download")))
@@ -128,6 +131,21 @@ def mode_name(t: Texts, result: JobResult) -> str:
 def cancel_markup(t: Texts) -> InlineKeyboardMarkup:
     label = t.p_("button", "Cancel")
     return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data="cancel")]])
+
+
+def player_markup(t: Texts, result: JobResult, chat_id: int) -> InlineKeyboardMarkup | None:
+    """The button under a done message that opens the results page's player: a Mini App
+    (opens inside Telegram) when the page is HTTPS and the chat private, as Telegram requires
+    of Mini App buttons; a link button otherwise. None for a result without a page."""
+    if not result.page_url:
+        return None
+    url = with_lang(result.page_url, t.lang)
+    label = "▶ " + t.p_("button", "Open player")
+    if url.startswith("https://") and chat_id > 0:  # (a group's or channel's id is negative)
+        button = InlineKeyboardButton(label, web_app=WebAppInfo(url))
+    else:
+        button = InlineKeyboardButton(label, url=url)
+    return InlineKeyboardMarkup([[button]])
 
 
 def mode_markup(t: Texts) -> InlineKeyboardMarkup:

@@ -18,6 +18,7 @@ from shared.i18n import ENGLISH, texts
 from shared.models import MODELS
 from tests.bots.test_api import LINK, Client, api_client, form
 from tests.support.audio import make_audio
+from tests.support.music import MAJOR, Song, write_song
 from tests.support.service import Service
 
 pytestmark = pytest.mark.filterwarnings(
@@ -115,17 +116,30 @@ async def test_a_recorded_end_is_told_in_each_readers_language(service: Service)
 async def test_the_results_page_link_in_the_clients_language(
     service: Service, tmp_path: Path
 ) -> None:
-    wav = make_audio(tmp_path / "Song.wav", seconds=2.0)
+    wav = write_song(tmp_path / "Song.wav", Song("Bb", MAJOR, 93.5, "arpeggio", "four"), seed=3)
     async with api_client(service) as api:
         body, _ = await call(api, "POST", "/api/stemify", 202, "pt-BR", data=form(wav))
         done = await api.poll(body["job_id"], {"done", "failed", "cancelled", "expired"})
         assert done["state"] == "done", done
+        # the song's key and tempo, labelled as the chats show them (no language: English)
+        key, tempo = done["result"]["key"], done["result"]["tempo"]
+        assert {k: key[k] for k in ("tonic", "mode", "name", "label")} == {
+            "tonic": "Bb",
+            "mode": "major",
+            "name": "Bb major",
+            "label": "B♭ major",
+        }
+        assert (tempo["bpm"], tempo["source"], tempo["label"]) == (93.5, "drums", "93.5 BPM")
+        assert key["confidence"] >= 0.5 and tempo["confidence"] >= 0.5
         # the link as stored has no language: the page follows the browser's
         plain = done["result"]["page_url"]
         assert "lang" not in parse_qs(urlsplit(plain).query)
         body, _ = await call(api, "GET", f"/api/jobs/{body['job_id']}", 200, "pt-BR")
         page = body["result"]["page_url"]
         assert page == plain + "&lang=pt-BR"
+        major = texts("pt_BR").p_("key", "{tonic} major", tonic="B♭")
+        assert body["result"]["key"]["label"] == major != "B♭ major"
+        assert body["result"]["tempo"]["label"] == "93,5 BPM"
         async with api.http.get(page) as resp:
             assert resp.status == 200
             assert resp.headers["Content-Language"] == "pt-BR"

@@ -29,6 +29,7 @@ from shared.redis_server import PrivateRedis, free_port
 from shared.schemas import JobResult, JobState
 from shared.storage import LocalStorage, build_storage
 from tests.support.audio import make_audio
+from tests.support.music import MINOR, Song, write_song
 from tests.support.service import Service, running_service
 from tests.support.web import serving
 from worker import peaks as peaks_mod
@@ -46,10 +47,12 @@ class Page:
     http: aiohttp.ClientSession
 
 
-async def finish_job(svc: Service, tmp_path: Path, title: str = TITLE) -> JobResult:
-    """Upload a 2 s wav under ``title`` and wait for its result."""
+async def finish_job(
+    svc: Service, tmp_path: Path, title: str = TITLE, song: Path | None = None
+) -> JobResult:
+    """Upload ``song`` (a 2 s wav by default) under ``title`` and wait for its result."""
     await svc.redis.flushall()
-    audio = make_audio(tmp_path / "a.wav", seconds=2.0)
+    audio = song or make_audio(tmp_path / "a.wav", seconds=2.0)
     stream = f"test:events:{uuid.uuid4().hex}"
     await submit_upload(
         redis=svc.redis,
@@ -70,11 +73,16 @@ async def finish_job(svc: Service, tmp_path: Path, title: str = TITLE) -> JobRes
 
 @contextlib.asynccontextmanager
 async def finished_page(
-    redis_server: PrivateRedis, storage_dir: Path, model_repo: Path, tmp_path: Path
+    redis_server: PrivateRedis,
+    storage_dir: Path,
+    model_repo: Path,
+    tmp_path: Path,
+    song: Path | None = None,
 ) -> AsyncIterator[Page]:
-    """A finished job, and a web app with the page routes on its own port."""
+    """A finished job (of ``song``, else a 2 s wav), and a web app with the page routes on
+    its own port."""
     async with running_service(redis_server.url, storage_dir, model_repo) as svc:
-        result = await finish_job(svc, tmp_path)
+        result = await finish_job(svc, tmp_path, song=song)
         app = create_app(svc.settings, svc.storage, run_cleanup=False)
         add_page_routes(app, settings=svc.settings, storage=svc.storage, redis=svc.redis)
         async with serving(app) as base, aiohttp.ClientSession() as http:
@@ -141,7 +149,8 @@ async def test_page_data_and_stored_peaks(
         return await real_decode(path, rate)
 
     monkeypatch.setattr(peaks_mod, "decode_mono", counting_decode)
-    async with finished_page(redis_server, storage_dir, model_repo, tmp_path) as page:
+    song = write_song(tmp_path / "song.wav", Song("E", MINOR, 140, "pad", "rock"), seed=3)
+    async with finished_page(redis_server, storage_dir, model_repo, tmp_path, song) as page:
         result = page.result
         # the worker decoded each stem once when it encoded it, and stored the peaks with it
         assert sorted(decoded) == sorted(s.filename for s in result.stems)
@@ -154,7 +163,10 @@ async def test_page_data_and_stored_peaks(
             async with page.http.get(page.url) as resp:
                 assert resp.status == 200
                 assert resp.headers["Content-Type"].startswith("text/html")
-                assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
+                csp = resp.headers["Content-Security-Policy"]
+                assert "script-src 'self'" in csp
+                # framed only by Telegram Web, where the player opens as a Mini App
+                assert csp.endswith("; frame-ancestors https://web.telegram.org")
                 assert resp.headers["Referrer-Policy"] == "no-referrer"
                 text = await resp.text()
             data_url = html.unescape(re.search(r'data-src="([^"]+)"', text).group(1))  # type: ignore[union-attr]
@@ -174,6 +186,8 @@ async def test_page_data_and_stored_peaks(
         assert html.escape(TITLE) in text
         assert "<script>alert" not in text
         assert "Model <b>htdemucs</b>" in text
+        # the song's key and tempo, as the worker found them
+        assert '<p class="opts music">Key <b>E minor</b> · Tempo <b>140 BPM</b></p>' in text
         assert "Links expire in 23 h" in text
         names = [s.name for s in result.stems]
         assert names == ["drums", "bass", "other", "vocals"]
@@ -218,6 +232,10 @@ async def test_page_data_and_stored_peaks(
         assert data["model"] == "htdemucs"
         assert data["stems_mode"] == "all"
         assert data["format"] == "mp3"
+        found = data["analysis"]
+        assert (found["key"]["tonic"], found["key"]["mode"]) == ("E", "minor")
+        assert (found["tempo"]["bpm"], found["tempo"]["source"]) == (140.0, "drums")
+        assert found == result.model_dump(mode="json")["analysis"]
         assert data["expires_at"] == pytest.approx(result.expires_at)
         assert [s["name"] for s in data["stems"]] == names
         for stem in data["stems"]:
@@ -298,7 +316,9 @@ async def test_page_without_redis_shows_what_the_folder_knows(
     assert "<h1>Plain</h1>" in text
     assert "Model" not in text
     assert "MP3" in text
+    assert 'class="opts music"' not in text  # no key or tempo known
     assert data["model"] is None
+    assert data["analysis"] is None
     assert [s["name"] for s in data["stems"]] == ["vocals"]
     assert len(data["stems"][0]["peaks"]) == peaks_mod.BUCKETS
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bots.split import SplitFailed, describe, looks_like_url, split_file
+from bots.split import SplitFailed, describe, looks_like_url, result_lines, split_file
 from shared.schemas import JobState, ProgressEvent
 from tests.support.audio import make_audio
 from tests.support.fake_youtube import FakeYouTube
+from tests.support.music import MINOR, Song, write_song
 from tests.support.service import Service
 
 VID = "dQw4w9WgXcQ"
@@ -37,6 +38,24 @@ async def test_youtube_link_is_split_into_files(
     assert all(p.stat().st_size > 0 for p in written.values())
     assert "downloading" in progress.getvalue()
     assert progress.getvalue().rstrip().endswith("done")
+
+
+async def test_a_file_is_split_and_the_song_s_key_and_tempo_printed(
+    service: Service, tmp_path: Path
+) -> None:
+    song = write_song(tmp_path / "Etude.wav", Song("E", MINOR, 140, "pad", "rock"), seed=3)
+    result, written = await split_file(
+        redis=service.redis,
+        storage=service.storage,
+        settings=service.settings,
+        source=str(song),
+        options=service.options(),
+        out_dir=tmp_path / "out",
+        progress=io.StringIO(),
+    )
+    assert list(written) == ["drums", "bass", "other", "vocals"]
+    lines = result_lines(result, written, valid_h=24)
+    assert lines[-1] == "Key and tempo: E minor · 140 BPM"
 
 
 async def test_refused_link_is_one_reason(service: Service, tmp_path: Path) -> None:

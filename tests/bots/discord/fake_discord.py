@@ -61,6 +61,9 @@ class FakeDiscord:
         self.rate_limit_s = 0.3
         self.rate_limit_by_cloudflare = False
         self.limited: list[Call] = []
+        #: Link button URLs to answer as Discord does one it does not take ("Not a well formed
+        #: URL"); the scheme must be http or https whatever this says.
+        self.bad_url: Callable[[str], bool] = lambda url: False
         self.cdn: dict[str, bytes] = {}
         #: Names of the attachments the bot downloaded from the CDN.
         self.cdn_fetches: list[str] = []
@@ -323,7 +326,31 @@ class FakeDiscord:
             limited.headers["X-RateLimit-Scope"] = "user"
             return limited
         self.calls.append(call)
+        wrong = self._wrong_components(body) if isinstance(body, dict) else None
+        if wrong is not None:
+            errors = {
+                "components": {"_errors": [{"code": "URL_TYPE_INVALID_URL", "message": wrong}]}
+            }
+            return _json({"message": "Invalid Form Body", "code": 50035, "errors": errors}, 400)
         return self._answer(request.method, path.strip("/").split("/"), body, files)
+
+    def _wrong_components(self, body: dict[str, Any]) -> str | None:
+        """What Discord says of a button it does not take: a link button (style 5) has an
+        http(s) URL and no custom id; any other has a custom id."""
+        for row in body.get("components") or []:
+            for item in row.get("components", []):
+                if item.get("type") != 2:
+                    continue
+                if item.get("style") != 5:
+                    if not item.get("custom_id"):
+                        return "A custom id is required"
+                    continue
+                url = str(item.get("url") or "")
+                if "custom_id" in item or not url.startswith(("http://", "https://")):
+                    return "Scheme must be one of ('http', 'https')."
+                if self.bad_url(url):
+                    return "Not a well formed URL."
+        return None
 
     def _answer(
         self, method: str, parts: list[str], body: Any, files: dict[str, bytes]

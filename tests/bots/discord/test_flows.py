@@ -12,7 +12,7 @@ from bots.discord.presenter import STREAM
 from tests.bots.discord.conftest import BotRunner
 from tests.bots.discord.fake_discord import CHANNEL_ID, OTHER_ID, FakeDiscord
 from tests.bots.discord.test_rejections import private_answer
-from tests.bots.discord.test_stem import buttons, description, is_over, wav
+from tests.bots.discord.test_stem import buttons, description, is_over, link_buttons, wav
 from tests.support.service import Service
 from tests.support.streams import settled
 
@@ -28,6 +28,7 @@ async def test_split_stems_menu_in_a_dm_with_files_over_the_limit(
     bot: BotRunner, api: FakeDiscord, service: Service, tmp_path: Path
 ) -> None:
     await bot.start()
+    api.bad_url = lambda url: "/r/" in url  # Discord does not take the page's URL in a button
     message = api.user_message(
         "here it is", [api.attachment("Dance.wav", wav(tmp_path), "audio/x-wav")]
     )
@@ -37,6 +38,11 @@ async def test_split_stems_menu_in_a_dm_with_files_over_the_limit(
     assert status["embeds"][0]["title"] == "🎵 Dance"
     assert description(status).startswith("✅ Done! Download your stems:")
     assert "files" not in status  # the stems are larger than this upload limit: links only
+    # the player button was refused: the end came without it
+    assert status["components"] == []
+    tried = [c.json for c in api.calls_to("PATCH", "/webhooks/") if c.json.get("components")]
+    [(label, page)] = link_buttons(tried[-1])
+    assert label == "Open player" and api.bad_url(page)
 
 
 async def test_rate_limited_edits_are_retried_after_the_wait_discord_asks_for(
@@ -66,6 +72,8 @@ async def test_two_stems_flac_option(
     status = await api.wait_for(lambda a: is_over(a.original(token)) and a.original(token))
     assert status["embeds"][0]["footer"]["text"] == "htdemucs · vocals + instrumental · flac"
     assert sorted(status["files"]) == ["Tune - instrumental.flac", "Tune - vocals.flac"]
+    [(label, page)] = link_buttons(status)  # the player, with the files
+    assert label == "Open player" and page.startswith(service.base_url + "/r/")
 
 
 async def queued_youtube(bot: BotRunner, api: FakeDiscord, service: Service) -> dict[str, Any]:

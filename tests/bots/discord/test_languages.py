@@ -29,6 +29,7 @@ from tests.bots.discord.test_admin import MANAGE, reply
 from tests.bots.discord.test_flows import VIDEO, press
 from tests.bots.discord.test_rejections import private_answer
 from tests.bots.discord.test_stem import description, is_over, wav
+from tests.support.music import MAJOR, Song, write_song
 from tests.support.service import Service
 
 PDF_REFUSAL = (
@@ -77,7 +78,8 @@ async def test_a_german_user_gets_german_refusals_progress_end_and_limits(
     refused = bot.feed(api.interaction(2, api.stem_command(file=pdf), locale="de"))
     assert await private_answer(api, refused) == "❌ " + tr(de, PDF_REFUSAL, type="application/pdf")
 
-    file = api.attachment("Lied.wav", wav(tmp_path), "audio/wav")
+    song = write_song(tmp_path / "Lied.wav", Song("Bb", MAJOR, 93.5, "arpeggio", "four"), seed=3)
+    file = api.attachment("Lied.wav", song.read_bytes(), "audio/wav")
     payload = bot.feed(api.interaction(2, api.stem_command(file=file), locale="de"))
     token = payload["token"]
     status = await api.wait_for(lambda a: is_over(a.original(token)) and a.original(token))
@@ -87,12 +89,18 @@ async def test_a_german_user_gets_german_refusals_progress_end_and_limits(
     queued = (tr(de, "⏳ Queued: you are next"), tr(de, "⏳ Waiting in the queue"))
     assert any(s.startswith(queued) for s in shown), shown
     labels = {c["label"] for e in edits for r in e.get("components", []) for c in r["components"]}
-    assert labels == {trp(de, "button", "Cancel")}
+    assert labels == {trp(de, "button", "Cancel"), trp(de, "button", "Open player")}
     embed = status["embeds"][0]
     assert embed["footer"]["text"] == f"htdemucs · {tr(de, 'all stems')} · mp3"
     assert description(status).startswith(tr(de, "✅ Done! Download your stems:") + "\n")
     assert f"**[{trp(de, 'stem', 'vocals')}](http://127.0.0.1:" in description(status)
     assert f"**[{tr(de, 'All stems (zip)')}](http://127.0.0.1:" in description(status)
+    b_flat_major = de.p_("key", "{tonic} major", tonic="B♭")
+    assert b_flat_major != "B♭ major"
+    assert embed["fields"] == [
+        {"name": trp(de, "music", "Key"), "value": b_flat_major, "inline": True},
+        {"name": de.p_("music", "Tempo"), "value": "93,5 BPM", "inline": True},
+    ]
 
     gate = Gate(service.redis, service.settings, "discord")
     await gate.admit(f"discord:{USER_ID}")  # a song in progress: the next one is refused

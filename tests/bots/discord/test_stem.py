@@ -8,6 +8,7 @@ from typing import Any
 from tests.bots.discord.conftest import BotRunner
 from tests.bots.discord.fake_discord import EPHEMERAL, FakeDiscord
 from tests.support.audio import make_audio
+from tests.support.music import MINOR, Song, write_song
 from tests.support.service import Service
 
 
@@ -22,7 +23,15 @@ def description(message: dict[str, Any] | None) -> str:
 
 
 def buttons(message: dict[str, Any]) -> list[str]:
-    return [c["custom_id"] for row in message.get("components", []) for c in row["components"]]
+    """The custom ids of a message's buttons (link buttons have none)."""
+    rows = message.get("components") or []
+    return [c["custom_id"] for row in rows for c in row["components"] if "custom_id" in c]
+
+
+def link_buttons(message: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, URL) of a message's link buttons."""
+    rows = message.get("components") or []
+    return [(c["label"], c["url"]) for row in rows for c in row["components"] if c["style"] == 5]
 
 
 def is_over(message: dict[str, Any] | None) -> bool:
@@ -33,7 +42,8 @@ async def test_stem_with_a_file_ends_with_links_and_files(
     bot: BotRunner, api: FakeDiscord, service: Service, tmp_path: Path
 ) -> None:
     await bot.start()
-    file = api.attachment("My Song.wav", wav(tmp_path), "audio/wav")
+    song = write_song(tmp_path / "My Song.wav", Song("E", MINOR, 140, "pad", "rock"), seed=3)
+    file = api.attachment("My Song.wav", song.read_bytes(), "audio/wav")
     payload = bot.feed(api.interaction(2, api.stem_command(file=file)))
     token = payload["token"]
     status = await api.wait_for(lambda a: is_over(a.original(token)) and a.original(token))
@@ -45,13 +55,8 @@ async def test_stem_with_a_file_ends_with_links_and_files(
     shown = [e["embeds"][0]["description"] for e in edits if e.get("embeds")]
     assert shown[0] == "📥 Fetching your file…"
     assert any(s.startswith("⏳ Queued") for s in shown), shown
-    cancel = [e for e in edits if e.get("components")]
-    assert cancel and all(
-        b.startswith("stembot:cancel:")
-        for e in cancel
-        for r in e["components"]
-        for b in [r["components"][0]["custom_id"]]
-    )
+    cancel = [e for e in edits if buttons(e)]
+    assert cancel and all(b.startswith("stembot:cancel:") for e in cancel for b in buttons(e))
     embed = status["embeds"][0]
     assert embed["title"] == "🎵 My Song"
     assert embed["footer"]["text"] == "htdemucs · all stems · mp3"
@@ -61,8 +66,16 @@ async def test_stem_with_a_file_ends_with_links_and_files(
         assert f"**[{stem}](http://127.0.0.1:" in text
     assert "Links expire <t:" in text
     assert "**[▶ Listen, mix and download](http://127.0.0.1:" in text
-    assert "/r/" in text.split("\n")[1]
+    page = text.split("\n")[1].removeprefix("**[▶ Listen, mix and download](").removesuffix(")**")
+    assert page.startswith(service.base_url + "/r/")
+    # the song's key and tempo, as the worker found them; the player under the message
+    assert embed["fields"] == [
+        {"name": "Key", "value": "E minor", "inline": True},
+        {"name": "Tempo", "value": "140 BPM", "inline": True},
+    ]
     assert buttons(status) == []
+    assert link_buttons(status) == [("Open player", page)]
+    assert status["components"][0]["components"][0]["emoji"]["name"] == "▶️"
     assert sorted(status["files"]) == [
         f"My Song - {s}.mp3" for s in ("bass", "drums", "other", "vocals")
     ]

@@ -32,6 +32,7 @@ _JSON_PARAMS = {
     "allowed_updates",
     "commands",
     "scope",
+    "media",
 }
 T = TypeVar("T")
 
@@ -56,6 +57,8 @@ class Shown:
     markup: dict[str, Any] | None
     reply_to: int | None
     audio: tuple[str, bytes, str | None] | None = None  # filename, data, title
+    #: the album it is part of (sendMediaGroup)
+    media_group_id: str | None = None
     #: (time, text, markup) of the message as sent and after each successful edit
     versions: list[tuple[float, str | None, dict[str, Any] | None]] = field(default_factory=list)
 
@@ -105,6 +108,10 @@ class FakeBotApi:
         self._updates: list[dict[str, Any]] = []
         self._files: dict[str, tuple[bytes | Path, int | None]] = {}
         self._floods: dict[str, list[int]] = {}
+        self._refusals: dict[str, list[tuple[int, str]]] = {}
+        #: Button URLs to refuse as Telegram refuses one it does not take ("Wrong HTTP URL");
+        #: a Mini App's must be HTTPS and a link's http(s) or tg whatever this says.
+        self.bad_url: Callable[[str], bool] = lambda url: False
         self._ids = itertools.count(1)
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -146,6 +153,11 @@ class FakeBotApi:
             call.status = 429
             await self._record(call)
             return _error(429, f"Too Many Requests: retry after {retry_after}", retry_after)
+        refusal = self._refusals.get(method)
+        if refusal:
+            call.status, description = refusal.pop(0)
+            await self._record(call)
+            return _error(call.status, description)
         if method == "getUpdates":
             return await self._get_updates(call)
         handler = getattr(self, f"_m_{method}", None)
@@ -199,6 +211,9 @@ class FakeBotApi:
 
     def _m_sendMessage(self, call: Call) -> tuple[int, Any]:
         chat_id = int(call.params["chat_id"])
+        wrong = self._wrong_buttons(call.params.get("reply_markup"), chat_id)
+        if wrong:
+            return 400, wrong
         shown = self._new_shown(chat_id, call, text=call.params["text"])
         return 200, self._as_message(shown)
 
@@ -208,6 +223,9 @@ class FakeBotApi:
         if shown is None:
             return 400, "Bad Request: message to edit not found"
         text, markup = call.params["text"], call.params.get("reply_markup")
+        wrong = self._wrong_buttons(markup, shown.chat_id)
+        if wrong:
+            return 400, wrong
         if (text, markup) == (shown.text, shown.markup):
             return 400, "Bad Request: message is not modified: specified new message content "
         shown.text, shown.markup = text, markup
@@ -222,6 +240,31 @@ class FakeBotApi:
         message = self._as_message(shown)
         message["audio"] = {"file_id": f"a{shown.message_id}", "file_unique_id": "u", "duration": 1}
         return 200, message
+
+    def _m_sendMediaGroup(self, call: Call) -> tuple[int, Any]:
+        """An album: 2-10 files of one kind (audio here), each a message of the same group."""
+        chat_id = int(call.params["chat_id"])
+        media: list[dict[str, Any]] = call.params["media"]
+        if not 2 <= len(media) <= 10:
+            return 400, "Bad Request: wrong number of media in the album"
+        if any(item["type"] != "audio" for item in media):
+            return 400, "Bad Request: audio can be grouped only with audio"
+        group = str(next(self._ids))
+        messages = []
+        for item in media:
+            filename, data = call.files[item["media"].removeprefix("attach://")]
+            shown = self._new_shown(chat_id, call, text=None)
+            shown.audio = (filename, data, item.get("title"))
+            shown.media_group_id = group
+            message = self._as_message(shown)
+            message["media_group_id"] = group
+            message["audio"] = {
+                "file_id": f"a{shown.message_id}",
+                "file_unique_id": "u",
+                "duration": 1,
+            }
+            messages.append(message)
+        return 200, messages
 
     def _m_getFile(self, call: Call) -> tuple[int, Any]:
         file_id = str(call.params["file_id"])
@@ -252,6 +295,24 @@ class FakeBotApi:
             )
             member |= dict.fromkeys(rights.split(), False) | {"is_anonymous": False}
         return 200, member
+
+    def _wrong_buttons(self, markup: dict[str, Any] | None, chat_id: int) -> str | None:
+        """What Telegram says of buttons it does not take: a Mini App button (``web_app``)
+        needs an HTTPS URL and a private chat; a link button an http(s) or tg URL."""
+        for row in (markup or {}).get("inline_keyboard", []):
+            for button in row:
+                web_app = button.get("web_app")
+                if web_app is not None:
+                    if not str(web_app.get("url", "")).startswith("https://"):
+                        return "Bad Request: BUTTON_URL_INVALID"
+                    if chat_id < 0:
+                        return "Bad Request: BUTTON_TYPE_INVALID"
+                url = str(button.get("url") or (web_app or {}).get("url") or "")
+                if "url" in button and not url.startswith(("http://", "https://", "tg://")):
+                    return "Bad Request: BUTTON_URL_INVALID"
+                if url and self.bad_url(url):
+                    return f"Bad Request: inline keyboard button URL '{url}' is invalid"
+        return None
 
     def _new_shown(self, chat_id: int, call: Call, text: str | None) -> Shown:
         reply = call.params.get("reply_parameters") or {}
@@ -352,6 +413,11 @@ class FakeBotApi:
         async with self._changed:
             self._changed.notify_all()
 
+    def refuse(self, method: str, status: int, description: str) -> None:
+        """Answer the next call of ``method`` with this error (e.g. 413 Request Entity Too
+        Large, which Telegram's servers answer to a request over their size limit)."""
+        self._refusals.setdefault(method, []).append((status, description))
+
     def flood(self, method: str, retry_after: int = 1, times: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` with 429 Too Many Requests."""
         self._floods.setdefault(method, []).extend([retry_after] * times)
@@ -388,8 +454,14 @@ class FakeBotApi:
 
 
 def is_final(shown: Shown) -> bool:
-    """The status message shows an outcome (links, a failure, or cancelled)."""
-    return shown.markup is None and any(m in (shown.text or "") for m in ("✅", "❌", "🚫"))
+    """The status message shows an outcome (links, a failure, or cancelled): no Cancel
+    button any more (a done one may have the player's)."""
+    callbacks = [
+        b.get("callback_data")
+        for row in (shown.markup or {}).get("inline_keyboard", [])
+        for b in row
+    ]
+    return "cancel" not in callbacks and any(m in (shown.text or "") for m in ("✅", "❌", "🚫"))
 
 
 def audio(api: FakeBotApi, path: Path, mime: str = "audio/mpeg") -> dict[str, Any]:

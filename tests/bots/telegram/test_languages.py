@@ -29,6 +29,7 @@ from tests.bots.telegram.fake_bot_api import (
 from tests.bots.telegram.langs import AUTOMATIC, SETTINGS, START, before, tr, tr_n, tr_p
 from tests.bots.telegram.users import LENA, PABLO, ROOT, SOFIA, YUKI
 from tests.support.audio import make_audio
+from tests.support.music import MAJOR, Song, write_song
 from tests.support.service import Service
 
 ES, DE, FR = texts("es"), texts("de"), texts("fr")
@@ -79,9 +80,9 @@ async def test_a_spanish_user_gets_spanish_refusals_progress_links_and_limits(
     refused = await answer(api, SOFIA, **pdf(api))
     assert refused.text == "❌ " + tr(ES, NotAudio.text)
 
-    song = make_audio(tmp_path / "Canción.mp3", seconds=6.0)
+    song = write_song(tmp_path / "Canción.wav", Song("Bb", MAJOR, 93.5, "arpeggio", "four"), 3)
     sent_at = time.time()
-    status = await answer(api, SOFIA, audio=audio(api, song))
+    status = await answer(api, SOFIA, audio=audio(api, song, "audio/wav"))
     await api.wait_for(lambda: is_final(status), what="the links")
     done_at = time.time()
 
@@ -104,9 +105,10 @@ async def test_a_spanish_user_gets_spanish_refusals_progress_links_and_limits(
     assert all(markup == cancel for _, _, markup in status.versions[1:-1])
 
     done = last.splitlines()
-    assert done[:3] == [
+    assert done[:4] == [
         tr(ES, "✅ Done: {title}", title="Canción"),
         f"htdemucs · {tr_p(ES, 'mode', '4 stems')} · MP3",
+        f"🎼 {tr_p(ES, 'key', '{tonic} major', tonic='B♭')} · 93,5 BPM",
         "",
     ]
     ttl = service.settings.storage.link_ttl_s
@@ -114,13 +116,18 @@ async def test_a_spanish_user_gets_spanish_refusals_progress_links_and_limits(
         tr(ES, "Download links, valid until {expires}:", expires=ES.moment(at + ttl))
         for at in range(int(sent_at), int(done_at) + 2)
     }
-    assert done[3] in valid_until, done[3]
+    assert done[4] in valid_until, done[4]
     page, *links = LINK.findall(last)
     assert page[1] == tr(ES, "▶ Listen, mix and download")
+    player = {
+        "text": "▶ " + tr_p(ES, "button", "Open player"),
+        "url": page[0].replace("&amp;", "&"),
+    }
+    assert status.markup == {"inline_keyboard": [[player]]}
     stems = [tr_p(ES, "stem", name) for name in ("drums", "bass", "other", "vocals")]
     assert [name for _, name in links] == [*stems, tr(ES, "all stems (zip)")]
 
-    again = await answer(api, SOFIA, audio=audio(api, song))
+    again = await answer(api, SOFIA, audio=audio(api, song, "audio/wav"))
     await api.wait_for(lambda: "❌" in (again.text or ""), what="the limit")
     assert again.text == "🎵 Canción\n❌ " + tr_n(
         ES,

@@ -16,7 +16,7 @@ from tests.support import streams
 from tests.support.audio import make_audio
 from tests.support.service import Service
 
-WRITES = ("sendMessage", "editMessageText", "sendAudio")
+WRITES = ("sendMessage", "editMessageText", "sendMediaGroup", "sendAudio")
 
 
 async def settled(redis: Redis) -> None:
@@ -57,7 +57,7 @@ async def test_restart_mid_job_delivers_the_rest_and_the_final_once(
 
     await bot.start()
     await api.wait_for(lambda: is_final(status), what="the final message after the restart")
-    await api.wait_for(lambda: len(api.of("sendAudio")) == 4, what="the four stems")
+    await api.wait_for(lambda: api.of("sendMediaGroup"), what="the album of four stems")
     await settled(service.redis)
     assert len(status.versions) > shown_before
     assert sum(text.startswith("✅ Done: Long take") for text in status.texts) == 1
@@ -72,4 +72,4 @@ async def test_restart_mid_job_delivers_the_rest_and_the_final_once(
     await bot.start()
     await settled(service.redis)
     assert writes(api) == before
-    assert len(api.of("sendAudio")) == 4
+    assert len(api.of("sendMediaGroup")) == 1

@@ -38,7 +38,7 @@ from tests.support.streams import settled
 from tests.support.waiting import until
 
 PLACE = re.compile(r"⏳ In the queue: (next up|(\d+) ahead of you)")
-WRITES = ("sendMessage", "editMessageText", "sendAudio")
+WRITES = ("sendMessage", "editMessageText", "sendMediaGroup", "sendAudio")
 
 
 def place_of(text: str | None) -> int | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import itertools
 import logging
@@ -14,6 +16,7 @@ import pytest
 
 from bots.telegram.store import Store
 from shared.i18n import ENGLISH
+from shared.redis_server import PrivateRedis
 from tests.bots.telegram.conftest import EDIT_INTERVAL_S, BotRunner
 from tests.bots.telegram.fake_bot_api import (
     TOKEN,
@@ -27,7 +30,8 @@ from tests.bots.telegram.fake_bot_api import (
 )
 from tests.bots.telegram.users import ANA, BOB
 from tests.support.audio import make_audio
-from tests.support.service import Service
+from tests.support.music import MINOR, Song, write_song
+from tests.support.service import Service, running_service
 
 CANCEL = {"inline_keyboard": [[{"text": "Cancel", "callback_data": "cancel"}]]}
 LINK = re.compile(r'<a href="([^"]+)">([^<]+)</a>')
@@ -50,9 +54,9 @@ async def test_song_mode_choice_progress_and_links(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     await bot.start()
-    song = make_audio(tmp_path / "My Song.mp3", seconds=20.0)
+    song = write_song(tmp_path / "My Song.wav", Song("E", MINOR, 140, "pad", "rock"), seed=3)
     sent_at = time.time()
-    sent = api.send(private_chat(ANA), ANA, audio=audio(api, song))
+    sent = api.send(private_chat(ANA), ANA, audio=audio(api, song, "audio/wav"))
 
     status = await api.wait_for(lambda: api.reply_to(sent), what="the status message")
     assert status.text == "🎵 My Song\nHow should I split it?"
@@ -75,16 +79,23 @@ async def test_song_mode_choice_progress_and_links(
     for _, version_text, markup in status.versions[2:-1]:
         assert markup == CANCEL, version_text  # a Cancel button while queued or running
     last = texts[-1]
-    assert status.markup is None
     lines = last.splitlines()
-    assert lines[:3] == ["✅ Done: My Song", "htdemucs · Vocals + instrumental · MP3", ""]
+    assert lines[:4] == [
+        "✅ Done: My Song",
+        "htdemucs · Vocals + instrumental · MP3",
+        "🎼 E minor · 140 BPM",  # the song's key and tempo, as the worker found them
+        "",
+    ]
     ttl = service.settings.storage.link_ttl_s
     valid_until = {ENGLISH.moment(at + ttl) for at in range(int(sent_at), int(done_at) + 2)}
-    assert lines[3].removeprefix("Download links, valid until ").removesuffix(":") in valid_until
-    assert re.fullmatch(r"Download links, valid until \d+/\d+/\d\d, \d+:\d\d\W[AP]M UTC:", lines[3])
+    assert lines[4].removeprefix("Download links, valid until ").removesuffix(":") in valid_until
+    assert re.fullmatch(r"Download links, valid until \d+/\d+/\d\d, \d+:\d\d\W[AP]M UTC:", lines[4])
     page, *links = LINK.findall(last)
     assert page[1] == "▶ Listen, mix and download"
     assert page[0].startswith(service.base_url + "/r/")
+    # the player opens from a button: a link button, as the page is not HTTPS
+    player = {"text": "▶ Open player", "url": page[0].replace("&amp;", "&")}
+    assert status.markup == {"inline_keyboard": [[player]]}
     assert [name for _, name in links] == ["vocals", "instrumental", "all stems (zip)"]
     async with aiohttp.ClientSession() as http:
         async with http.get(page[0].replace("&amp;", "&")) as resp:
@@ -100,14 +111,18 @@ async def test_song_mode_choice_progress_and_links(
     times = [at for at, _, _ in status.versions[1:]]
     assert all(b - a >= EDIT_INTERVAL_S * 0.95 for a, b in itertools.pairwise(times))
 
-    # the stems also come as audio files, once each, answering the status message
-    await api.wait_for(lambda: len(api.of("sendAudio")) == 2, what="two audio files")
-    files = [s.audio for s in api.messages(ANA["id"]) if s.audio]
-    assert [(f[0], f[2]) for f in files] == [
+    # the stems also come as audio files, once each, in one album answering the status message
+    await api.wait_for(lambda: api.of("sendMediaGroup"), what="the album")
+    album = [s for s in api.messages(ANA["id"]) if s.audio]
+    assert [(s.audio[0], s.audio[2]) for s in album if s.audio] == [
         ("My Song - vocals.mp3", "My Song (vocals)"),
         ("My Song - instrumental.mp3", "My Song (instrumental)"),
     ]
-    assert all(s.reply_to == status.message_id for s in api.messages(ANA["id"]) if s.audio)
+    assert {(s.reply_to, s.media_group_id) for s in album} == {
+        (status.message_id, album[0].media_group_id)
+    }
+    assert album[0].media_group_id is not None
+    assert len(api.of("sendMediaGroup")) == 1 and api.of("sendAudio") == []
 
     assert (await ask(api, ANA, "/status")).text == "You have no songs in progress."
     assert TOKEN not in caplog.text
@@ -131,6 +146,8 @@ async def test_saved_defaults_go_ahead_and_flood_control_is_honoured(
     assert "✓ 4 stems" in panel.buttons and "✓ FLAC" in panel.buttons
 
     api.flood("editMessageText", retry_after=1)
+    api.refuse("sendMediaGroup", 413, "Request Entity Too Large")
+    api.bad_url = lambda url: "/r/" in url  # Telegram does not take the page's URL in a button
     song = make_audio(tmp_path / "memo.ogg", seconds=4.0, channels=1)
     sent = api.send(private_chat(ANA), ANA, voice=voice(api, song))
     status = await api.wait_for(lambda: api.reply_to(sent), what="the status message")
@@ -148,7 +165,15 @@ async def test_saved_defaults_go_ahead_and_flood_control_is_honoured(
         "✅ Done: Voice message",
         "htdemucs · 4 stems · FLAC",
     ]
-    await api.wait_for(lambda: len(api.of("sendAudio")) == 4, what="four audio files")
+    # Telegram refused the player button: the end came without it
+    assert status.markup is None
+    refused = [e for e in edits if e.status == 400]
+    assert [e.params["reply_markup"]["inline_keyboard"][0][0]["text"] for e in refused] == [
+        "▶ Open player"
+    ]
+    # Telegram refused the album as too large as a whole: the stems came one by one
+    await api.wait_for(lambda: len(api.of("sendAudio")) == 4, what="the stems one by one")
+    assert [c.status for c in api.of("sendMediaGroup")] == [413]
     names = [s.audio[0] for s in api.messages(ANA["id"]) if s.audio]
     assert names == [f"Voice message - {s}.flac" for s in ("drums", "bass", "other", "vocals")]
 
@@ -176,6 +201,12 @@ async def test_group_stem_command_and_a_cached_result(
     await api.wait_for(lambda: is_final(status), what="the final message")
     assert status.texts[-1].startswith("✅ Done: Riff\nhtdemucs · 4 stems · MP3")
     assert status.texts[1] == "🎵 Riff\n📥 Getting the file from Telegram…"
+    # a group: Telegram has no Mini Apps there, the player is a link button
+    [[player]] = (status.markup or {})["inline_keyboard"]
+    assert player["text"] == "▶ Open player" and player["url"].startswith(service.base_url + "/r/")
+    await api.wait_for(lambda: api.of("sendMediaGroup"), what="the album")
+    album = [s.audio[0] for s in api.messages(group["id"]) if s.audio]
+    assert album == [f"Riff - {s}.mp3" for s in ("drums", "bass", "other", "vocals")]
 
     # the same song again: answered from the cache, no second separation
     again = api.send(group, BOB, "/stem", reply_to=posted)
@@ -183,7 +214,8 @@ async def test_group_stem_command_and_a_cached_result(
     api.press(BOB, second, "4 stems")
     await api.wait_for(lambda: is_final(second), what="the cached result")
     assert second.texts[1:] == ["🎵 Riff\n📥 Getting the file from Telegram…", status.texts[-1]]
-    await api.wait_for(lambda: len(api.of("sendAudio")) == 8, what="the files, twice")
+    await api.wait_for(lambda: len(api.of("sendMediaGroup")) == 2, what="the album, twice")
+    assert api.of("sendAudio") == []
     # nothing answered the plain audio message in the group
     assert all(s.reply_to != posted["message_id"] for s in api.messages(group["id"]))
 
@@ -223,3 +255,38 @@ async def test_youtube_link_waits_in_the_queue_until_cancelled(
     await api.wait_for(lambda: is_final(status), what="cancelled")
     assert status.text == "🎵 YouTube video aaaaaaaaaaa\n🚫 Cancelled. Nothing was kept."
     assert (await ask(api, ANA, "/cancel")).text == "Nothing to cancel."
+
+
+async def test_an_https_page_opens_as_a_mini_app_in_a_private_chat(
+    api: FakeBotApi, redis_server: PrivateRedis, storage_dir: Path, model_repo: Path, tmp_path: Path
+) -> None:
+    public = "https://stems.example.org"
+    async with running_service(redis_server.url, storage_dir, model_repo, public_url=public) as svc:
+        await svc.redis.flushall()
+        bot = BotRunner(api, svc)
+        try:
+            await bot.start()
+            await Store(svc.redis).set_pref(ANA["id"], "mode", "4")
+            song = make_audio(tmp_path / "Riff.wav", seconds=3.0)
+            posted = api.send(private_chat(ANA), ANA, audio=audio(api, song, "audio/wav"))
+            status = await api.wait_for(lambda: api.reply_to(posted), what="the status message")
+            await api.wait_for(lambda: is_final(status), what="the final message")
+            page, *_ = LINK.findall(status.texts[-1])
+            assert page[0].startswith(public + "/r/")
+            url = page[0].replace("&amp;", "&")
+            player = {"text": "▶ Open player", "web_app": {"url": url}}
+            assert status.markup == {"inline_keyboard": [[player]]}
+
+            # in a group Telegram has no Mini Apps: the same page, as a link button
+            group = group_chat()
+            in_group = api.send(group, ANA, audio=audio(api, song, "audio/wav"))
+            command = api.send(group, ANA, "/stem", reply_to=in_group)
+            there = await api.wait_for(lambda: api.reply_to(command), what="the group's status")
+            await api.wait_for(lambda: is_final(there), what="the group's final message")
+            [[button]] = (there.markup or {})["inline_keyboard"]
+            assert button == {"text": "▶ Open player", "url": url}
+        finally:
+            for task in bot.runs:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
