@@ -3,9 +3,10 @@
 Deleted: their request records (``stembot:request:<id>``: song titles, chats, options), the
 list of jobs they asked for (shared.usage), their limit usage (window, active slots, minutes),
 and for each job only they asked for: its cached result, its job record, its stems, zip and
-uploaded file. A job someone else asked for too keeps its result and files (they expire with
-their links); if this user's request is what started it, that copy of their request is
-removed from the job record once the run is over.
+uploaded file, and the master its separation kept (shared.masters) unless a job someone else
+asked for comes from the same separation. A job someone else asked for too keeps its result
+and files (they expire with their links); if this user's request is what started it, that
+copy of their request is removed from the job record once the run is over.
 
 Kept on purpose: bans and the admins' audit log (the operators' record, see
 shared.limits.forget_user), and the per-day totals (shared.stats: no user in them).
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from shared import keys, limits
+from shared import keys, limits, masters
 from shared.admin import NotAllowed
 from shared.schemas import FINAL_STATES, JobRequest
 from shared.storage import Storage
@@ -52,7 +53,7 @@ class Forgotten:
 async def forget(redis: Redis, storage: Storage, user_id: str) -> Forgotten:
     """Delete a user's data (see the module docs); NotAllowed("in_progress") while a song of
     theirs is waiting or running."""
-    mine, others_keys = await _request_records(redis, user_id)
+    mine, others_keys, others_separations = await _request_records(redis, user_id)
     for request in mine:
         if await redis.sismember(keys.job_requests(request.key), request.request_id):  # type: ignore[misc]
             raise NotAllowed("in_progress")
@@ -60,12 +61,15 @@ async def forget(redis: Redis, storage: Storage, user_id: str) -> Forgotten:
     job_keys = asked | {r.key for r in mine}
     shared = others_keys | await _asked_by_others(redis, user_id, job_keys)
     deleted = kept = 0
+    kept_separations, doomed_separations = set(others_separations), set()
     for key in sorted(job_keys):
         state, spec_raw = await redis.hmget(keys.job(key), ["state", "spec"])  # type: ignore[misc]
         spec = JobRequest.model_validate_json(spec_raw) if spec_raw else None
         live = state is not None and state.decode() not in _FINAL
+        separations = {r.separation_key for r in [*mine, *([spec] if spec else [])] if r.key == key}
         if key in shared or live:
             kept += 1
+            kept_separations |= separations
             if spec is not None and spec.user_id == user_id and not live:
                 await redis.hdel(keys.job(key), "spec")  # type: ignore[misc]
             continue
@@ -74,8 +78,11 @@ async def forget(redis: Redis, storage: Storage, user_id: str) -> Forgotten:
         files = await _delete_job_files(storage, key)
         for upload in sorted(u for u in uploads if u):
             await storage.delete(upload)
+        doomed_separations |= separations
         if gone or files:
             deleted += 1
+    for separation in sorted(doomed_separations - kept_separations):
+        await masters.delete(redis, storage, separation)
     stale = [keys.request(r.request_id) for r in mine] + [keys.user_jobs(user_id)]
     # what the frontends keep per request: what of the final message went out, the API's record
     stale += [keys.final_parts(r.frontend, r.request_id) for r in mine]
@@ -86,10 +93,13 @@ async def forget(redis: Redis, storage: Storage, user_id: str) -> Forgotten:
     return Forgotten(mine, deleted, kept)
 
 
-async def _request_records(redis: Redis, user_id: str) -> tuple[list[JobRequest], set[str]]:
-    """(this user's request records, the job keys of everyone else's)."""
+async def _request_records(
+    redis: Redis, user_id: str
+) -> tuple[list[JobRequest], set[str], set[str]]:
+    """(this user's request records, the job keys and separation keys of everyone else's)."""
     mine: list[JobRequest] = []
     others: set[str] = set()
+    others_separations: set[str] = set()
     batch: list[bytes] = []
 
     async def read() -> None:
@@ -101,6 +111,7 @@ async def _request_records(redis: Redis, user_id: str) -> tuple[list[JobRequest]
                 mine.append(request)
             else:
                 others.add(request.key)
+                others_separations.add(request.separation_key)
         batch.clear()
 
     async for name in redis.scan_iter(match=keys.request("*"), count=SCAN_COUNT):
@@ -109,7 +120,7 @@ async def _request_records(redis: Redis, user_id: str) -> tuple[list[JobRequest]
             await read()
     if batch:
         await read()
-    return sorted(mine, key=lambda r: r.created_at), others
+    return sorted(mine, key=lambda r: r.created_at), others, others_separations
 
 
 async def _api_records(redis: Redis, user_id: str) -> list[str]:

@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared import events, keys, metrics, usage
+from shared import events, keys, masters, metrics, usage
 from shared.errors import Cancelled
 from shared.lua import LuaScript
 from shared.places import DEFAULT_JOB_S as DEFAULT_JOB_S
@@ -41,6 +41,7 @@ REQUEST_TTL_S = 3 * 24 * 3600
 FINAL_STATE_TTL_S = 24 * 3600
 JOB_FUNCTION = "separate"
 DOWNLOAD_FUNCTION = "download"
+RENDER_FUNCTION = "render"
 
 
 result_key = keys.result
@@ -100,8 +101,11 @@ async def submit(
 ) -> Submitted:
     """Answer from the cache, join the run already queued/running, or enqueue a new run.
 
-    A YouTube source starts on ``download_queue`` (network-bound, no GPU slot held); its
-    download job then puts the separation on ``queue_name``.
+    A new run starts with a render when its song's separation left a valid master
+    (shared.masters: another format or stems mode, made without Demucs), else a YouTube
+    source with its download; both run on ``download_queue`` (no model, no GPU slot held: a
+    render answers in seconds even behind long separations). The download (or a render
+    whose master is gone after all) then puts the separation on ``queue_name``.
     """
     key = request.key
     arq_id = f"{key}.{secrets.token_hex(4)}"
@@ -128,14 +132,13 @@ async def submit(
         return await submit(redis, request, queue_name=queue_name, download_queue=download_queue)
     arq_id = value
     if kind == "new":
-        if request.source.kind == "youtube":
-            if download_queue is None:
-                raise ValueError("a YouTube source needs the download queue")
-            await enqueue_fifo(
-                redis, DOWNLOAD_FUNCTION, key, arq_id, arq_id + DOWNLOAD_SUFFIX, download_queue
-            )
-        else:
+        first_stage = await _first_stage(redis, request, download_queue)
+        if first_stage is None:
             await enqueue_fifo(redis, JOB_FUNCTION, key, arq_id, arq_id, queue_name)
+        else:
+            assert download_queue is not None
+            stage_id = arq_id + DOWNLOAD_SUFFIX
+            await enqueue_fifo(redis, first_stage, key, arq_id, stage_id, download_queue)
     position, eta = await queue_position(redis, arq_id, queue_name=queue_name)
     if position is None and download_queue is not None:
         position, eta = await queue_position(
@@ -143,6 +146,22 @@ async def submit(
         )
     outcome: Literal["joined", "queued"] = "joined" if kind == "joined" else "queued"
     return Submitted(outcome, key, request.request_id, position=position, eta_s=eta)
+
+
+async def _first_stage(redis: Redis, request: JobRequest, download_queue: str | None) -> str | None:
+    """The function of a new run's stage on the download queue (a render from the song's
+    master, a YouTube download), or None: straight to the separation queue. A custom mix is
+    always a render (shared.mixes: it fails there when the master is gone, it never
+    separates)."""
+    if download_queue is not None and request.options.mix is not None:
+        return RENDER_FUNCTION
+    if download_queue is not None and await masters.find(redis, request.separation_key):
+        return RENDER_FUNCTION
+    if request.source.kind == "youtube":
+        if download_queue is None:
+            raise ValueError("a YouTube source needs the download queue")
+        return DOWNLOAD_FUNCTION
+    return None
 
 
 async def finish(

@@ -10,6 +10,7 @@ key                                     type    owner                  expires  
 ``stembot:job:<key>``                   hash    shared.jobs            1 day after end  yes [2]
 ``stembot:job:<key>:requests``          set     shared.jobs            3 days           no
 ``stembot:result:<key>``                string  shared.jobs            with its links   no
+``stembot:master:<separation key>``     string  shared.masters         with its links   no
 ``stembot:cancel:<arq id>``             string  shared.jobs            1 day            no
 ``stembot:score:<queue>``               string  shared.jobs            1 day            no
 ``stembot:stats:job_s``                 string  shared.jobs            never            no
@@ -17,6 +18,7 @@ key                                     type    owner                  expires  
 ``stembot:limits:window:<user>``        zset    shared.limits          1 h idle         yes
 ``stembot:limits:active:<user>``        zset    shared.limits          6 h              yes
 ``stembot:limits:minutes:<user>:<day>`` hash    shared.limits          2 days           yes
+``stembot:limits:mixes:<user>``         zset    shared.mixes           1 h idle         yes
 ``stembot:limits:admitting``            zset    shared.limits          10 min           no
 ``stembot:limits:overrides:global``     hash    shared.limits          never            no
 ``stembot:limits:overrides:<scope>``    hash    shared.limits          never            no
@@ -56,8 +58,9 @@ key                                     type    owner                  expires  
 in the queue to the bot process (its stream consumer name) that keeps their place shown;
 ``stembot:<platform>:processes`` holds when each process of a bot was last seen alive.
 
-Contents: ``shared.jobs`` (request/job/result records), ``shared.limits`` (the limiter and
-the policy), ``shared.stats``, ``bots.telegram.store``, ``bots.api`` say what the fields mean.
+Contents: ``shared.jobs`` (request/job/result records), ``shared.masters``, ``shared.limits``
+(the limiter and the policy), ``shared.stats``, ``bots.telegram.store``, ``bots.api`` say what
+the fields mean.
 A user's /forget (``shared.forget``) deletes every per-user key above except [3];
 :data:`PATTERNS` lists the layout as glob patterns (a test checks every key of a real run
 against them).
@@ -100,6 +103,11 @@ def result(key: str) -> str:
     return f"{ROOT}result:{key}"
 
 
+def master(separation_key: str) -> str:
+    """A kept master of a separation: where its stems are and until when (shared.masters)."""
+    return f"{ROOT}master:{separation_key}"
+
+
 def cancel(arq_id: str) -> str:
     return f"{ROOT}cancel:{arq_id}"
 
@@ -139,6 +147,11 @@ def limit_active(user_id: str) -> str:
 def limit_minutes(user_id: str, now: float) -> str:
     """The audio minutes of the UTC day of ``now``."""
     return f"{LIMITS}minutes:{user_id}:{time.strftime('%Y-%m-%d', time.gmtime(now))}"
+
+
+def limit_mixes(user_id: str) -> str:
+    """The custom mixes of the last hour (shared.mixes), counted apart from songs."""
+    return f"{LIMITS}mixes:{user_id}"
 
 
 # --- statistics and metrics ------------------------------------------------------------------
@@ -231,6 +244,7 @@ PATTERNS: dict[str, bool] = {
     job("*"): True,
     job_requests("*"): False,
     result("*"): False,
+    master("*"): False,
     cancel("*"): False,
     queue_score("*"): False,
     JOB_SECONDS: False,
@@ -238,6 +252,7 @@ PATTERNS: dict[str, bool] = {
     limit_window("*"): True,
     limit_active("*"): True,
     f"{LIMITS}minutes:*:*": True,
+    limit_mixes("*"): True,
     ADMITTING: False,
     limit_overrides("*"): False,
     BANS: True,

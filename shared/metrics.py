@@ -35,6 +35,11 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "stembot_job_failures_total": ("Failed runs, by reason (error code).", ("reason",)),
     "stembot_separation_seconds_total": ("Wall time spent in Demucs.", ()),
     "stembot_separated_audio_seconds_total": ("Audio duration separated.", ()),
+    "stembot_separations_total": ("Demucs separations run.", ()),
+    "stembot_renders_total": (
+        "Results made from a kept master without Demucs (another format or stems mode).",
+        (),
+    ),
     "stembot_download_seconds_total": ("Wall time spent downloading sources.", ()),
     "stembot_downloads_total": ("YouTube downloads completed.", ()),
     "stembot_rate_limit_hits_total": (

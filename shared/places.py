@@ -17,7 +17,8 @@ from shared import keys
 from shared.lua import LuaScript
 
 DEFAULT_JOB_S = 60.0
-#: Suffix of the arq id of a run's download stage (the separation stage uses the run id).
+#: Suffix of the arq id of a run's stage on the download queue (a download, or a render from
+#: a kept master); the separation stage uses the run id.
 DOWNLOAD_SUFFIX = ".dl"
 STATS_JOB_S = keys.JOB_SECONDS
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 from shared.errors import InvalidOption
 from shared.i18n import N_
 from shared.models import MODEL_SOURCES, MODELS
+from shared.music import Analysis
 
 
 class JobState(StrEnum):
@@ -56,6 +57,9 @@ class JobOptions(BaseModel):
     shifts: int = 1
     overlap: float = 0.25
     segment: float | None = None
+    #: A custom mix (shared.mixes): these stems of the model, in its order, summed into one
+    #: file; None: the stems themselves (``stems`` says which).
+    mix: tuple[str, ...] | None = None
 
     def model_post_init(self, _context: Any) -> None:
         if self.model not in MODELS:
@@ -74,10 +78,22 @@ class JobOptions(BaseModel):
 
     def output_stems(self) -> list[str]:
         """Names of the files this job produces, without extension."""
+        if self.mix is not None:
+            return [mix_name(MODEL_SOURCES[self.model], self.mix)]
         if self.stems == "all":
             return list(MODEL_SOURCES[self.model])
         rest = "instrumental" if self.stems == "vocals" else f"no_{self.stems}"
         return [self.stems, rest]
+
+
+def mix_name(sources: tuple[str, ...] | list[str], kept: tuple[str, ...]) -> str:
+    """The file name (without extension) of a custom mix: what it leaves out when that is one
+    stem, as the two-stem modes name it (``no_drums``, ``instrumental``), else the stems it
+    holds (``mix_drums_bass``)."""
+    left_out = [s for s in sources if s not in kept]
+    if len(left_out) == 1:
+        return "instrumental" if left_out[0] == "vocals" else f"no_{left_out[0]}"
+    return "mix_" + "_".join(kept)
 
 
 class Source(BaseModel):
@@ -98,13 +114,29 @@ class Source(BaseModel):
     duration_s: float | None = None
 
 
+#: The options that only change what is made from the stems, not Demucs' output.
+DELIVERY_OPTIONS = frozenset({"format", "stems", "mix"})
+
+
 def separation_key(source: Source, options: JobOptions) -> str:
-    """Hash of the source identity and every option that changes the output."""
-    payload = json.dumps(
-        {"source": [source.kind, source.identity], "options": options.model_dump(mode="json")},
-        sort_keys=True,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+    """Hash of the source identity and the options that change Demucs' output (model,
+    shifts, overlap, segment): the key of a kept master (shared.masters), shared by every
+    format and stems mode of one song."""
+    separation = options.model_dump(mode="json", exclude=set(DELIVERY_OPTIONS))
+    return _hash({"source": [source.kind, source.identity], "separation": separation})
+
+
+def delivery_key(source: Source, options: JobOptions) -> str:
+    """Hash of the source identity and every option: the key of a job, its result and its
+    files (what :func:`separation_key` holds, plus the format and stems mode, and a custom
+    mix's stems: the keys of jobs without one are what they were before mixes existed)."""
+    plain = options.mix is None
+    options_json = options.model_dump(mode="json", exclude={"mix"} if plain else None)
+    return _hash({"source": [source.kind, source.identity], "options": options_json})
+
+
+def _hash(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
 # --- who hears about a request, and what it holds of the user's limits ---------------------
@@ -225,6 +257,12 @@ class JobRequest(BaseModel):
 
     @property
     def key(self) -> str:
+        """The job's key (results, files, links): see :func:`delivery_key`."""
+        return delivery_key(self.source, self.options)
+
+    @property
+    def separation_key(self) -> str:
+        """The key of the separation this job's stems come from (its kept master)."""
         return separation_key(self.source, self.options)
 
 
@@ -248,6 +286,8 @@ class JobResult(BaseModel):
     expires_at: float
     #: The signed link to the results page (listen, mix, download); None in old results.
     page_url: str | None = None
+    #: The song's key and tempo (shared.music); None in old results, or when the analysis failed.
+    analysis: Analysis | None = None
 
     def valid(self, now: float | None = None, margin_s: float = 60) -> bool:
         return (now or time.time()) + margin_s < self.expires_at

@@ -83,11 +83,18 @@ class DownloadRun(JobRun):
         await redis.hset(  # type: ignore[misc]
             jobs.job_key(self.key), mapping={"storage_key": storage_key, "title": video.title}
         )
-        self.state = JobState.QUEUED  # the ticker reports the download no more
-        if not await jobs.set_state(redis, self.key, self.arq_id, JobState.QUEUED, None):
+        if not await self.queue_separation():
             await storage.delete(storage_key)  # cancelled while downloading
             return None
-        queue = settings.redis.queue_name
+        log.info("job %s: downloaded %r, queued for separation", self.key, video.title)
+        return None
+
+    async def queue_separation(self) -> bool:
+        """Hand the run on to the separation queue; False when it was cancelled meanwhile."""
+        redis, queue = self.deps.redis, self.deps.settings.redis.queue_name
+        self.state = JobState.QUEUED  # the ticker reports this stage no more
+        if not await jobs.set_state(redis, self.key, self.arq_id, JobState.QUEUED, None):
+            return False
         # Its requests hear that it waits again, and where, before it can start (so no event of
         # the separation comes first); their bots keep the place up to date from there.
         position, eta = await places.next_place(redis, queue)
@@ -96,8 +103,7 @@ class DownloadRun(JobRun):
         )
         await jobs.notify(redis, await jobs.waiting_requests(redis, self.key), event)
         await jobs.enqueue_fifo(redis, jobs.JOB_FUNCTION, self.key, self.arq_id, self.arq_id, queue)
-        log.info("job %s: downloaded %r, queued for separation", self.key, video.title)
-        return None
+        return True
 
 
 async def download(ctx: dict[str, Any], key: str, arq_id: str) -> None:

@@ -19,6 +19,7 @@ from worker.cpu_runtime import prepare
 from worker.download import download, download_timeout_s
 from worker.models import ModelSource, no_model_hint
 from worker.pipeline import JobRun, WorkerDeps
+from worker.render import render
 from worker.resilience import LeasedWorker
 from worker.separation import ModelCache, cpu_threads, pick_device
 
@@ -84,7 +85,7 @@ def build_worker(
         log.info("worker: ready on queue %s", settings.redis.queue_name)
 
     return _arq_worker(
-        separate,
+        [separate],
         settings.redis.queue_name,
         redis,
         on_startup,
@@ -106,7 +107,8 @@ def build_download_worker(
     handle_signals: bool = True,
     progress_interval_s: float = 1.0,
 ) -> Worker:
-    """An arq Worker for the download queue: many downloads at once, no model, no GPU."""
+    """An arq Worker for the download queue: many downloads (and renders from kept masters,
+    worker.render) at once, no model, no GPU."""
     concurrency = settings.download.download_concurrency
     queue = settings.redis.download_queue_name
 
@@ -123,7 +125,7 @@ def build_download_worker(
         log.info("download worker: ready on queue %s", queue)
 
     return _arq_worker(
-        download,
+        [download, render],
         queue,
         redis,
         on_startup,
@@ -137,7 +139,7 @@ def build_download_worker(
 
 
 def _arq_worker(
-    function: Any,
+    functions: list[Any],
     queue: str,
     redis: ArqRedis,
     on_startup: Any,
@@ -158,7 +160,7 @@ def _arq_worker(
     """
     return LeasedWorker(
         lease_s=lease_s,
-        functions=[function],
+        functions=functions,
         queue_name=queue,
         redis_pool=redis,
         burst=burst,

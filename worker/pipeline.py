@@ -1,5 +1,5 @@
-"""One separation run: fetch -> probe -> decode -> Demucs -> encode (+ waveform peaks) ->
-store -> report.
+"""One separation run: fetch -> probe -> decode -> Demucs (+ key and tempo) -> encode
+(+ waveform peaks) -> store -> report.
 
 Heavy steps run in the worker's executor thread, never on the event loop; the loop keeps
 publishing progress (at a bounded rate) and answering arq while Demucs runs. A run tells only
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import shutil
 import threading
 import time
@@ -21,20 +20,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+import torch
 from arq.connections import ArqRedis
 from arq.worker import Retry
 from redis.asyncio import Redis
 
-from shared import jobs, links, metrics
+from shared import jobs, links, masters, metrics
 from shared.config import Settings
 from shared.errors import Cancelled, InternalError, StembotError, TimedOut
 from shared.media import probe
+from shared.music import Analysis
 from shared.schemas import JobRequest, JobResult, JobState, ProgressEvent
 from shared.storage import Storage
-from worker import audio, peaks
+from worker import analysis, audio, delivery
 from worker.resilience import give_try_back, job_limit_s
 from worker.separation import ModelCache, Tuning, separate_to_files
-from worker.staging import mix_staged
+from worker.staging import StagedStem, mix_staged
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,10 +57,14 @@ class WorkerDeps:
     progress_interval_s: float = 1.0
 
 
-def safe_title(title: str) -> str:
-    """A title usable inside file names (zip entries)."""
-    cleaned = re.sub(r"[\x00-\x1f\x7f/\\:*?\"<>|]+", " ", title).strip(" .")
-    return re.sub(r"\s+", " ", cleaned)[:120] or "track"
+def analyse_song(wav: torch.Tensor, sample_rate: int, drums: StagedStem | None) -> Analysis:
+    """Key and tempo from the decoded mix and the staged drums stem, read in place (mapped,
+    not loaded: a 10-minute stem is 212 MB)."""
+    stem = None
+    if drums is not None and drums.length:
+        mapped = np.memmap(drums.path, dtype="<f4", mode="r")
+        stem = mapped.reshape(-1, drums.channels).T  # [channels, samples], as the mix
+    return analysis.analyse(wav.numpy(), sample_rate, stem)
 
 
 async def load_spec(redis: Redis, key: str, arq_id: str) -> JobRequest | None:
@@ -100,6 +106,8 @@ class JobRun:
         self._stage_started = time.monotonic()
         #: The run's time limit, scaled to the track once its length is known (arm_limit).
         self._limit: asyncio.Timeout | None = None
+        #: Made from a kept master, without Demucs (its time is no separation's: no ETA).
+        self.rendered = False
 
     # --- reporting ---------------------------------------------------------------------
 
@@ -236,7 +244,8 @@ class JobRun:
         if error is not None:
             await self._fail(error, JobState.FAILED)
         elif result is not None:
-            await jobs.record_job_time(redis, time.monotonic() - self.started)
+            if not self.rendered:
+                await jobs.record_job_time(redis, time.monotonic() - self.started)
             await metrics.add(redis, {metrics.series("stembot_jobs_total", state="done"): 1.0})
             requests = await jobs.finish(redis, self.key, self.arq_id, JobState.DONE, result=result)
             done = ProgressEvent(
@@ -294,11 +303,25 @@ class JobRun:
             ),
         )
 
+    async def _analyse(
+        self, wav: torch.Tensor, sample_rate: int, drums: StagedStem | None
+    ) -> Analysis | None:
+        """The song's key and tempo (worker.analysis), in a thread of its own; None when the
+        analysis fails: the stems are what the user came for, the job goes on without."""
+        try:
+            return await asyncio.to_thread(analyse_song, wav, sample_rate, drums)
+        except Exception:
+            log.exception("job %s: key and tempo analysis failed, going on without", self.key)
+            return None
+
     async def _work(self, spec: JobRequest, workdir: Path) -> JobResult | None:
         """The stage's work: a result, or None when the run was handed to the next stage."""
         settings, storage = self.deps.settings, self.deps.storage
         assert self.deps.models is not None, "a separation worker has models"
         options, source = spec.options, spec.source
+        kept = await masters.find(self.deps.redis, spec.separation_key)
+        if kept is not None and (made := await delivery.render(self, spec, kept, workdir)):
+            return made  # another format of a song separated meanwhile
         await self.report(JobState.DECODING)
         if source.storage_key is None:
             raise InternalError()  # a download stage always stores the audio first
@@ -331,41 +354,24 @@ class JobRun:
             should_stop=self.stop.is_set,
             tuning=Tuning.for_device(settings.separation, self.deps.device),
         )
+        song = await self._analyse(wav, model.samplerate, stems.get("drums"))
         del wav
         await metrics.add(
             self.deps.redis,
             {
                 "stembot_separation_seconds_total": time.monotonic() - separation_started,
                 "stembot_separated_audio_seconds_total": info.duration_s,
+                "stembot_separations_total": 1.0,
             },
         )
+        frames = next(iter(stems.values())).length
+        master_files = await delivery.write_master(self, stems, workdir, model.samplerate)
         stems = await self.in_thread(mix_staged, stems, options.stems)
-
-        await self.report(JobState.ENCODING)
-        out = workdir / "out"
-        out.mkdir()
-        files = await self.in_thread(
-            audio.encode_stems, stems, out, options.format, model.samplerate
+        published, expires_at = await delivery.deliver(
+            self, spec, stems, workdir, model.samplerate, source.title
         )
         del stems
-        # the results page draws these; it never decodes a stem itself
-        stem_peaks = await peaks.peaks_by_file(files.values())
-        title = safe_title(source.title)
-        ext = options.format.value
-        zip_path = await self.in_thread(
-            audio.make_zip,
-            {f"{title} - {n}.{ext}": p for n, p in files.items()},
-            out / "stems.zip",
-        )
-        expires_at = time.time() + settings.storage.link_ttl_s
-        published = await storage.publish_job(
-            self.key,
-            [*files.items(), ("all", zip_path)],
-            title=source.title,
-            expires_at=expires_at,
-            peaks=stem_peaks,
-        )
-        return JobResult(
+        result = JobResult(
             key=self.key,
             title=source.title,
             model=options.model,
@@ -382,4 +388,16 @@ class JobRun:
                 self.key,
                 expires_at,
             ),
+            analysis=song,
         )
+        if master_files is not None:
+            await delivery.keep_master(
+                self,
+                spec,
+                master_files,
+                result,
+                samplerate=model.samplerate,
+                channels=model.audio_channels,
+                frames=frames,
+            )
+        return result

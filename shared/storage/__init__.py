@@ -104,6 +104,12 @@ class Storage(Protocol):
         were any."""
         ...
 
+    async def extend_job(self, job_key: str, expires_at: float) -> bool:
+        """Keep a published job at least until ``expires_at`` (the links already handed out
+        keep theirs; a kept master, shared.masters, lives on for new ones); False when there
+        is no such job."""
+        ...
+
     # --- serving (web server, results page) ---------------------------------------------
 
     async def find_file(self, job_key: str, filename: str) -> JobFile | None:

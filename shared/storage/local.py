@@ -254,6 +254,30 @@ class LocalStorage:
 
         return await asyncio.to_thread(remove)
 
+    async def extend_job(self, job_key: str, expires_at: float) -> bool:
+        """meta.json rewritten whole (a new file renamed over it). A cleanup that moved the
+        folder out of jobs/ to delete it wins: the job is gone (False)."""
+        folder = self.job_dir(job_key)
+
+        def extend() -> bool:
+            meta = _read_meta(folder)
+            if meta is None:
+                return False
+            old = meta.get("expires_at")
+            if isinstance(old, (int, float)) and old >= expires_at:
+                return True
+            part = folder / f".{META}.part-{secrets.token_hex(4)}"
+            try:
+                part.write_text(json.dumps({**meta, "expires_at": expires_at}))
+                os.replace(part, folder / META)
+            except FileNotFoundError:
+                return False
+            finally:
+                part.unlink(missing_ok=True)
+            return True
+
+        return await asyncio.to_thread(extend)
+
     def _remove_job(self, job: Path, now: float) -> bool:
         """Move the folder out of jobs/ first: if a publish replaced it meanwhile, put it back."""
         doomed = self.tmp / f"expired-{job.name}-{secrets.token_hex(6)}"

@@ -346,6 +346,28 @@ class S3Storage(LocalStorage):
 
     # --- expiry -------------------------------------------------------------------------
 
+    async def extend_job(self, job_key: str, expires_at: float) -> bool:
+        """meta.json in the bucket rewritten with the later expiry (S3 replaces an object
+        whole)."""
+        check_name(job_key)
+
+        def extend() -> bool:
+            meta = self._meta(job_key)
+            if meta is None:
+                return False
+            old = meta.get("expires_at")
+            if isinstance(old, (int, float)) and old >= expires_at:
+                return True
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self.object_key(job_key, META),
+                Body=json.dumps({**meta, "expires_at": expires_at}).encode(),
+                ContentType="application/json",
+            )
+            return True
+
+        return await asyncio.to_thread(extend)
+
     async def cleanup(self, now: float | None = None) -> int:
         """Delete expired jobs and stale uploads from the bucket, then the local cache and
         scratch as LocalStorage does. Returns the number of jobs, uploads and folders gone.

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from redis.asyncio import Redis
 
-from shared import jobs, limits, stats, usage
+from shared import jobs, limits, masters, stats, usage
 from shared.admin import NotAllowed
 from shared.core import Core, Requester, Upload
 from shared.forget import forget
 from shared.intake import file_chunks
-from shared.schemas import JobResult, LocalReply
+from shared.schemas import JobRequest, JobResult, LocalReply
 from tests.support.audio import make_audio
 from tests.support.service import Service
 
@@ -39,6 +40,14 @@ async def ask(service: Service, path: Path, user: str, scope: str | None = None)
     return final.result
 
 
+async def ana_requests(redis: Redis) -> list[JobRequest]:
+    found = [
+        JobRequest.model_validate_json(await redis.get(k))
+        for k in await redis.keys(jobs.request_key("*"))
+    ]
+    return [r for r in found if r.user_id == ANA]
+
+
 async def status_of(url: str) -> int:
     async with aiohttp.ClientSession() as http, http.get(url) as response:
         return response.status
@@ -58,10 +67,19 @@ async def test_forget_deletes_only_what_nobody_else_asked_for(
     [today] = await stats.recent(redis, 1)
     assert (today.done, round(today.minutes, 3)) == (2, round(4.5 / 60, 3))
 
+    separations = {r.source.title: r.separation_key for r in await ana_requests(redis)}
+    for separation in separations.values():
+        assert await masters.find(redis, separation) is not None
+
     forgotten = await forget(redis, storage, ANA)
 
     assert (len(forgotten.requests), forgotten.deleted_jobs, forgotten.kept_jobs) == (2, 1, 1)
     assert {r.source.title for r in forgotten.requests} == {"Solo", "Duet"}
+    # the master of Ana's own song goes with it; the one Ben's stems come from stays
+    assert await masters.find(redis, separations["Solo"]) is None
+    assert not storage.job_dir(masters.storage_key(separations["Solo"])).exists()
+    assert await masters.find(redis, separations["Duet"]) is not None
+    assert storage.job_dir(masters.storage_key(separations["Duet"])).is_dir()
     # the song only Ana asked for: links dead, files, cached result and job record gone
     assert await status_of(solo.zip.url) == 404
     assert not storage.job_dir(solo.key).exists()

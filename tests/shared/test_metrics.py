@@ -69,6 +69,8 @@ async def test_render_counters_and_queue_depths(redis: Redis) -> None:
         ("stembot_separated_audio_seconds_total", ()): 0,
         ("stembot_download_seconds_total", ()): 0,
         ("stembot_downloads_total", ()): 0,
+        ("stembot_separations_total", ()): 0,
+        ("stembot_renders_total", ()): 0,
         ("stembot_queue_depth", (("queue", "separate"),)): 2,
         ("stembot_queue_depth", (("queue", "download"),)): 0,
     }
@@ -79,6 +81,8 @@ async def test_render_counters_and_queue_depths(redis: Redis) -> None:
         "stembot_separated_audio_seconds": "counter",
         "stembot_download_seconds": "counter",
         "stembot_downloads": "counter",
+        "stembot_separations": "counter",
+        "stembot_renders": "counter",
         "stembot_rate_limit_hits": "counter",
         metrics.HTTP_SECONDS: "histogram",
         metrics.REQUEST_SECONDS: "histogram",

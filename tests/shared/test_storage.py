@@ -496,6 +496,31 @@ async def test_cleanup_puts_back_a_job_republished_under_it(
     assert listing(storage.tmp) == []
 
 
+async def test_extend_job_keeps_a_job_until_a_later_time(
+    store: LocalStorage, tmp_path: Path
+) -> None:
+    """What keeps a master (shared.masters) alive as long as the links made from it."""
+    now = time.time()
+    await publish_three(store, tmp_path, now + HOUR)
+    assert await store.extend_job("job1", now + DAY)
+    assert json.loads(published_bytes(store, "job1", "meta.json"))["expires_at"] == now + DAY
+    assert await store.extend_job("job1", now + 2 * HOUR)  # never made shorter
+    meta = json.loads(published_bytes(store, "job1", "meta.json"))
+    assert meta == {
+        "title": "Song",
+        "expires_at": now + DAY,
+        "files": {"vocals.mp3": "vocals", "no_vocals.mp3": "no_vocals", "stems.zip": "all"},
+    }
+    assert await store.cleanup(now=now + 2 * HOUR) == 0
+    assert published(store, "job1") == ["meta.json", "no_vocals.mp3", "stems.zip", "vocals.mp3"]
+    assert await store.cleanup(now=now + DAY + 1) == 1
+    assert not await store.job_exists("job1")
+    assert not await store.extend_job("job1", now + 2 * DAY)
+    assert listing(store.tmp) == []
+    with pytest.raises(ValueError):
+        await store.extend_job("../uploads", now + DAY)
+
+
 def test_build_storage_from_settings(tmp_path: Path) -> None:
     settings = Settings(
         storage_dir=tmp_path / "st",

@@ -94,7 +94,13 @@ class Service(StorageFolders):
 async def running_service(
     redis_url: str, storage_dir: Path, model_repo: Path, **overrides: object
 ) -> AsyncIterator[Service]:
+    """The service; ``overrides`` are settings (``public_url``: the links' base, which is
+    not this server's then)."""
     port = free_port()
+    values: dict[str, object] = {
+        "public_url": f"http://127.0.0.1:{port}",
+        "signing_key": "test-signing-key-not-a-secret",
+    }
     settings = Settings(
         redis_url=redis_url,
         queue_name=f"test:queue:{uuid.uuid4().hex[:8]}",
@@ -103,9 +109,7 @@ async def running_service(
         model_repo=model_repo,
         device="cpu",
         torch_threads=1,  # as the rest of the test process (tests/conftest.py)
-        public_url=f"http://127.0.0.1:{port}",
-        signing_key="test-signing-key-not-a-secret",
-        **overrides,
+        **(values | overrides),
     )
     storage = build_storage(settings)
     redis = await create_pool(RedisSettings.from_dsn(redis_url))

@@ -6,16 +6,21 @@ import io
 import json
 import subprocess
 import zipfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import librosa
 import pytest
 
 from shared import jobs
 from shared.errors import EmptyFile, NotAudio, StembotError, TooLarge, TooLong
+from shared.music import TempoSource
 from shared.redis_server import PrivateRedis
-from shared.schemas import JobState
+from shared.schemas import JobResult, JobState
 from tests.support.audio import make_audio
+from tests.support.fast_model import write_fast_repo
+from tests.support.music import MAJOR, MINOR, Song, write_song
 from tests.support.service import Service, running_service
 from tests.support.waiting import until
 
@@ -235,3 +240,58 @@ async def test_a_run_whose_workers_kept_dying_fails_with_a_reference(
     assert (final.error_message or "").startswith("Something went wrong on our side (reference ")
     assert service.uploads() == []
     assert service.tmp_leftovers() == []
+
+
+@pytest.fixture
+async def standin(
+    redis_server: PrivateRedis, storage_dir: Path, tmp_path: Path
+) -> AsyncIterator[Service]:
+    """The service with the stand-in model (each stem is the mix at a quarter of its level):
+    stems that are audio, where the random-weight test models give noise."""
+    repo = write_fast_repo(tmp_path / "models")
+    async with running_service(redis_server.url, storage_dir, repo) as svc:
+        await svc.redis.flushall()
+        yield svc
+
+
+@pytest.mark.parametrize(
+    "song",
+    [Song("A", MINOR, 85, "arpeggio", "syncopated"), Song("G", MAJOR, 140, "block", "rock")],
+    ids=str,
+)
+async def test_the_result_has_the_songs_key_and_tempo(
+    standin: Service, tmp_path: Path, song: Song
+) -> None:
+    path = write_song(tmp_path / "song.wav", song, seed=1)
+    _, stream = await standin.submit(path)
+    final = (await standin.events_until_final(stream))[-1]
+    assert final.state == JobState.DONE, final
+    assert final.result is not None and final.result.analysis is not None
+    key, tempo = final.result.analysis.key, final.result.analysis.tempo
+    assert key is not None and tempo is not None
+    assert (key.name, key.confidence >= 0.5) == (song.key, True)
+    assert tempo.bpm == pytest.approx(song.bpm, abs=2.0)
+    assert tempo.source is TempoSource.DRUMS  # measured on the drums stem
+    # what the bots read back from Redis has them too
+    stored = await standin.redis.get(jobs.result_key(final.result.key))
+    assert JobResult.model_validate_json(stored).analysis == final.result.analysis
+    assert standin.tmp_leftovers() == []
+
+
+async def test_a_failed_analysis_leaves_the_stems_to_the_user(
+    standin: Service,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("librosa broke")
+
+    monkeypatch.setattr(librosa, "stft", broken)  # the key's spectrogram
+    path = write_song(tmp_path / "song.wav", Song("C", MAJOR, 70, "block", "rock"))
+    _, stream = await standin.submit(path)
+    final = (await standin.events_until_final(stream))[-1]
+    assert final.state == JobState.DONE, final
+    assert final.result is not None and len(final.result.stems) == 4
+    assert final.result.analysis is None
+    assert "key and tempo analysis failed, going on without" in caplog.text

@@ -1,0 +1,158 @@
+"""What a run makes from stems: the files delivered (encode, waveform peaks, zip, publish),
+and the lossless master a separation leaves for later formats and mixes (shared.masters).
+
+A separation delivers the stems Demucs made, and keeps their master; a render (another
+format or stems mode of a song already separated) delivers the stems decoded from that
+master, without the model. Both deliver through :func:`deliver`, so their results have the
+same shape: files, peaks, zip, results page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shared import links, masters, metrics
+from shared.masters import Master
+from shared.schemas import JobRequest, JobResult, JobState, StemFile
+from worker import audio, master, peaks
+from worker.master import MasterGone
+from worker.staging import StagedStem, mix_staged
+
+if TYPE_CHECKING:
+    from worker.pipeline import JobRun
+
+log = logging.getLogger(__name__)
+
+#: A render keeps its master this much longer than the links it is about to make.
+RENDER_MARGIN_S = 600.0
+
+
+def safe_title(title: str) -> str:
+    """A title usable inside file names (zip entries)."""
+    cleaned = re.sub(r"[\x00-\x1f\x7f/\\:*?\"<>|]+", " ", title).strip(" .")
+    return re.sub(r"\s+", " ", cleaned)[:120] or "track"
+
+
+async def deliver(
+    run: JobRun,
+    spec: JobRequest,
+    stems: Mapping[str, StagedStem],
+    workdir: Path,
+    samplerate: int,
+    title: str,
+) -> tuple[list[StemFile], float]:
+    """Encode the stems in the job's format (with their waveform peaks), zip and publish
+    them; the published files (the zip last) and their expiry."""
+    await run.report(JobState.ENCODING)
+    fmt = spec.options.format
+    out = workdir / "out"
+    out.mkdir()
+    files = await run.in_thread(audio.encode_stems, stems, out, fmt, samplerate)
+    # the results page draws these; it never decodes a stem itself
+    stem_peaks = await peaks.peaks_by_file(files.values())
+    zip_title = safe_title(title)
+    zip_path = await run.in_thread(
+        audio.make_zip,
+        {f"{zip_title} - {n}.{fmt.value}": p for n, p in files.items()},
+        out / "stems.zip",
+    )
+    expires_at = time.time() + run.deps.settings.storage.link_ttl_s
+    published = await run.deps.storage.publish_job(
+        run.key,
+        [*files.items(), ("all", zip_path)],
+        title=title,
+        expires_at=expires_at,
+        peaks=stem_peaks,
+    )
+    return published, expires_at
+
+
+async def render(run: JobRun, spec: JobRequest, kept: Master, workdir: Path) -> JobResult | None:
+    """The job made from its song's kept master, without the model; None when the master
+    turns out gone or damaged (it is dropped: the caller separates instead)."""
+    redis, settings, storage = run.deps.redis, run.deps.settings, run.deps.storage
+    await run.report(JobState.ENCODING)
+    started = time.monotonic()
+    until = time.time() + settings.storage.link_ttl_s + RENDER_MARGIN_S
+    try:  # extended first: the cleanup cannot take it while it is read
+        extended = await masters.keep_until(redis, storage, kept, until)
+        if extended is None:
+            raise MasterGone("not in the storage")
+        files = await master.fetch(storage, extended, workdir / "master")
+        stems = await run.in_thread(master.read, files, workdir / "stems", extended)
+    except MasterGone as exc:
+        log.warning("job %s: its master is unusable (%s), separating", run.key, exc)
+        await masters.drop(redis, kept)
+        for folder in ("master", "stems"):
+            await asyncio.to_thread(shutil.rmtree, workdir / folder, True)
+        return None
+    run.rendered = True
+    stems = await run.in_thread(mix_staged, stems, spec.options.stems)
+    # an upload's title is its own file name; a link's is the video's, which the download found
+    title = kept.result.title if spec.source.kind == "youtube" else spec.source.title
+    published, expires_at = await deliver(run, spec, stems, workdir, kept.samplerate, title)
+    await metrics.add(redis, {"stembot_renders_total": 1.0})
+    log.info("job %s: made from its master in %.1fs", run.key, time.monotonic() - started)
+    return kept.result.model_copy(
+        update={
+            "key": run.key,
+            "title": title,
+            "stems_mode": spec.options.stems,
+            "format": spec.options.format,
+            "stems": published[:-1],
+            "zip": published[-1],
+            "created_at": time.time(),
+            "expires_at": expires_at,
+            "page_url": links.page_url(
+                settings.storage.public_url,
+                settings.storage.signing_key_bytes(),
+                run.key,
+                expires_at,
+            ),
+        }
+    )
+
+
+async def write_master(
+    run: JobRun, stems: Mapping[str, StagedStem], workdir: Path, samplerate: int
+) -> dict[str, Path] | None:
+    """The master of a separation's stems (worker.master), before any two-stem mix; None
+    when it cannot be written: the job is delivered all the same."""
+    try:
+        return await run.in_thread(master.write, stems, workdir / "master", samplerate)
+    except Exception:
+        log.exception("job %s: cannot write the master, later formats separate again", run.key)
+        return None
+
+
+async def keep_master(
+    run: JobRun,
+    spec: JobRequest,
+    files: Mapping[str, Path],
+    result: JobResult,
+    *,
+    samplerate: int,
+    channels: int,
+    frames: int,
+) -> None:
+    """Keep the master for later formats and mixes, expiring with ``result``'s links."""
+    try:
+        await master.keep(
+            run.deps.redis,
+            run.deps.storage,
+            spec.separation_key,
+            files,
+            result,
+            samplerate=samplerate,
+            channels=channels,
+            frames=frames,
+        )
+    except Exception:
+        log.exception("job %s: cannot keep the master, later formats separate again", run.key)
