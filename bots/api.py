@@ -1,4 +1,6 @@
-"""The HTTP API: ``POST /api/stemify``, ``GET``/``DELETE /api/jobs/{id}``, ``/api/openapi.json``.
+"""The HTTP API: ``POST /api/stemify``, ``GET``/``DELETE /api/jobs/{id}``,
+``POST /api/jobs/{id}/mixes`` (a custom mix of a finished job: a job of its own, with the
+``song`` it mixes in its record), ``/api/openapi.json``.
 
 Keys: ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``, each mapped to an owner name;
 the limits apply per owner through the same gate as the bots (shared.gate; user
@@ -49,15 +51,17 @@ from bots.api_errors import (
     request_texts,
     run_error,
 )
-from shared import jobs, keys, limits
+from bots.api_mixes import read_mix_body
+from shared import jobs, keys, limits, mixes
 from shared.backoff import Backoff
 from shared.config import Settings
-from shared.core import Core, Link, Requester, Song, Upload
-from shared.errors import Cancelled, Params
+from shared.core import Accepted, Core, Link, Requester, Song, Upload
+from shared.errors import Cancelled, MixExpired, MixNotReady, NoStemsToMix, Params
 from shared.events import EventConsumer
 from shared.gate import LimitReached, defaults
 from shared.i18n import N_, Texts
 from shared.links import with_lang
+from shared.music import key_label, tempo_label
 from shared.schemas import FINAL_STATES, ApiReply, JobOptions, JobResult, ProgressEvent, StemFile
 from shared.storage import Storage
 
@@ -70,11 +74,13 @@ FINAL = {state.value for state in FINAL_STATES} | {"expired"}
 ID_RE = re.compile(r"[0-9a-f]{32}")
 
 
-def _links(result: JobResult, page_lang: str | None) -> dict[str, Any]:
+def _links(result: JobResult, reader: Reader) -> dict[str, Any]:
     def link(f: StemFile) -> dict[str, Any]:
         return {"name": f.name, "filename": f.filename, "size_bytes": f.size_bytes, "url": f.url}
 
-    page = result.page_url
+    page, page_lang, t = result.page_url, reader.page_lang, reader.t
+    key = result.analysis.key if result.analysis else None
+    tempo = result.analysis.tempo if result.analysis else None
     return {
         # in the client's language when it asked for one (``lang`` is not signed: shared.links)
         "page_url": with_lang(page, page_lang) if page and page_lang else page,
@@ -83,11 +89,26 @@ def _links(result: JobResult, page_lang: str | None) -> dict[str, Any]:
         "stems_mode": result.stems_mode,
         "format": result.format.value,
         "duration_s": result.duration_s,
+        "key": None
+        if key is None
+        else key.model_dump(mode="json") | {"name": key.name, "label": key_label(t, key)},
+        "tempo": None
+        if tempo is None
+        else tempo.model_dump(mode="json") | {"label": tempo_label(t, tempo)},
         "expires_at": datetime.fromtimestamp(result.expires_at, UTC).isoformat(),
         "expires_in_s": max(0, int(result.expires_at - time.time())),
         "stems": [link(s) for s in result.stems],
         "zip": link(result.zip),
     }
+
+
+def limit_error(exc: LimitReached) -> ApiError:
+    """A limit's refusal: 403 for a ban, else 429 (with Retry-After when waiting helps)."""
+    if exc.decision.reason == "banned":
+        return ApiError(403, "banned", cause=exc)
+    retry = exc.retry_after_s
+    headers = {"Retry-After": str(max(1, ceil(retry)))} if retry else {}
+    return ApiError(429, exc.code, headers=headers, cause=exc)
 
 
 @dataclass(frozen=True)
@@ -201,7 +222,7 @@ class Api:
         result = JobResult.model_validate_json(raw) if raw else None
         if result is None or result.expires_at <= time.time():
             return view | {"state": "expired", "error": expired_error(reader.t)}
-        return view | {"state": "done", "result": _links(result, reader.page_lang)}
+        return view | {"state": "done", "result": _links(result, reader)}
 
     # --- handlers ----------------------------------------------------------------------
 
@@ -231,16 +252,20 @@ class Api:
                 Requester("api", f"api:{owner}"), song, options, ApiReply(owner=owner)
             )
         except LimitReached as exc:
-            if exc.decision.reason == "banned":
-                raise ApiError(403, "banned", cause=exc) from None
-            retry = exc.retry_after_s
-            headers = {"Retry-After": str(max(1, ceil(retry)))} if retry else {}
-            raise ApiError(429, exc.code, headers=headers, cause=exc) from None
+            raise limit_error(exc) from None
+        return await self.answer(owner, accepted, reader)
+
+    async def answer(
+        self, owner: str, accepted: Accepted, reader: Reader, **extra: str
+    ) -> web.StreamResponse:
+        """Record an accepted request (``extra``: more fields of its record) and answer with
+        its Job object: 200 when done at once, 202 to poll."""
         rid, key = accepted.request_id, accepted.first.job_id
         cached = accepted.outcome == "cached"
         arq_id = b"" if cached else await self.redis.hget(jobs.job_key(key), "arq_id")  # type: ignore[misc]
         rec = {"owner": owner, "key": key, "arq_id": (arq_id or b"").decode()}
         rec["cached"] = "1" if cached else ""
+        rec |= extra
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.api_job(rid), mapping=rec)
             pipe.expire(keys.api_job(rid), jobs.REQUEST_TTL_S)
@@ -253,6 +278,32 @@ class Api:
         owner, rid = self.owner(request), request.match_info["job_id"]
         rec = await self.record(rid, owner)
         return json_response(await self.view(rid, rec, Reader.of(request)))
+
+    async def mix(self, request: web.Request) -> web.StreamResponse:
+        """A custom mix of a finished job (shared.mixes): a job of its own, polled as any."""
+        owner, rid = self.owner(request), request.match_info["job_id"]
+        rec = await self.record(rid, owner)
+        body = await read_mix_body(request)
+        try:
+            if rec.get("final_state") in ("failed", "cancelled"):
+                raise NoStemsToMix()  # this request ended so, whatever became of its run
+            song = await mixes.find_song(self.redis, rid, rec["key"])
+            if song is None:
+                raise MixExpired()
+            accepted = await self.core.mix(
+                Requester("api", f"api:{owner}"),
+                song,
+                body.stems,
+                body.format,
+                ApiReply(owner=owner),
+            )
+        except (MixNotReady, NoStemsToMix) as exc:
+            raise ApiError(409, exc.code, cause=exc) from None
+        except MixExpired as exc:
+            raise ApiError(410, exc.code, cause=exc) from None
+        except LimitReached as exc:
+            raise limit_error(exc) from None
+        return await self.answer(owner, accepted, Reader.of(request), song=rid)
 
     async def delete_job(self, request: web.Request) -> web.StreamResponse:
         owner, rid = self.owner(request), request.match_info["job_id"]
@@ -333,6 +384,7 @@ def add_api_routes(
     app.middlewares.append(json_routing_errors)
     app.router.add_post("/api/stemify", guard(api.stemify))
     app.router.add_get("/api/jobs/{job_id}", guard(api.get_job), allow_head=False)
+    app.router.add_post("/api/jobs/{job_id}/mixes", guard(api.mix))
     app.router.add_delete("/api/jobs/{job_id}", guard(api.delete_job))
     app.router.add_get("/api/openapi.json", guard(api.openapi))
     if consume_events:

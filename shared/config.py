@@ -129,6 +129,14 @@ class SeparationSettings(BaseSettings):
         "or `torch` (demucs' own forward). STFT, masks and normalisation stay in torch; other "
         "architectures, and any runtime that cannot be built, run `torch`.",
     )
+    cpu_precision: Literal["auto", "fp32", "bf16"] = Field(
+        default="auto",
+        description="CPU, with the `torch` runtime: `bf16` runs the model's convolution stacks "
+        "and transformer under torch autocast in bfloat16 (STFT, masks and normalisation stay "
+        "fp32); `auto` chooses it where the CPU computes bfloat16 natively (AMX or AVX-512 "
+        "BF16) and fp32 elsewhere (emulated bf16 is slower than fp32). See [Benchmark]"
+        "(#benchmark) for its speed and deviation.",
+    )
     cuda_batch: int = Field(
         default=4,
         ge=1,
@@ -210,6 +218,13 @@ class LimitSettings(BaseSettings):
     )
     active_jobs: int = Field(
         default=1, ge=1, le=100, description="Songs one user can have in progress at once."
+    )
+    mixes_per_hour: int = Field(
+        default=30,
+        ge=0,
+        le=10000,
+        description="Custom mixes of finished songs one user can ask for per hour (0: no "
+        "limit); counted apart from songs: a mix is made in seconds from the kept stems.",
     )
     daily_minutes: int = Field(
         default=60,

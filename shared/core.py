@@ -13,23 +13,28 @@ or reuses a run. Anything refused inside ``admission`` refunds the ticket, there
 there; a cached answer gives the active slot back at once; otherwise the slot is given back
 when the final event is published (shared.usage), never by an adapter. ``request`` does
 both steps for frontends that have nothing to do in between.
+
+``mix`` asks for a custom mix of a finished song (shared.mixes): checked, admitted under the
+mixes' own limit and queued as a render in one call, answered like ``submit``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from arq.connections import ArqRedis
 
-from shared import intake, jobs, keys, limits, usage
+from shared import intake, jobs, keys, limits, mixes, usage
 from shared.config import Settings
 from shared.errors import NotAudio, TooLarge
 from shared.gate import Gate
 from shared.schemas import (
+    AudioFormat,
     JobOptions,
+    JobRequest,
     JobResult,
     JobState,
     LimitTicket,
@@ -208,6 +213,58 @@ class Core:
         """Admit, then submit: for frontends with nothing to show in between."""
         async with self.admission(requester) as ticket:
             return await self.submit(ticket, song, options, reply, reply_to=reply_to)
+
+    async def mix(
+        self,
+        requester: Requester | None,
+        song: JobRequest,
+        stems: Sequence[str],
+        fmt: AudioFormat | str | None,
+        reply: ReplyTarget,
+        *,
+        user_id: str | None = None,
+        reply_to: str | None = None,
+    ) -> Accepted:
+        """A custom mix of a finished ``song`` (shared.mixes): ``stems`` summed into one file
+        in ``fmt`` (default: the song's), rendered from its kept master in seconds.
+
+        Raises InvalidOption (the stems or format), MixNotReady, NoStemsToMix, MixExpired
+        (the song), LimitReached (shared.mixes.admit: bans, the hour's mixes), all before
+        anything is counted or queued. ``requester`` None is for frontends outside the
+        limits (the CLI, tests); then ``user_id`` says who asks.
+        """
+        options = mixes.options(song.options, stems, fmt)
+        await mixes.check_song(self.redis, song)
+        user = requester.user_id if requester is not None else user_id
+        if user is None:
+            raise ValueError("a mix outside the limits needs a user_id")
+        request = JobRequest(
+            frontend=reply.frontend,
+            user_id=user,
+            reply_to=reply_to or stream_of(reply.frontend),
+            # the song's bytes are not needed (nor, after its run, kept): the master is
+            source=song.source.model_copy(update={"storage_key": None}),
+            options=options,
+            reply=reply,
+        )
+        if requester is not None:
+            await mixes.admit(
+                self.redis,
+                self.settings,
+                frontend=requester.frontend,
+                user_id=user,
+                request_id=request.request_id,
+                scope=requester.scope,
+                admin=requester.admin,
+            )
+        try:
+            submitted = await mixes.submit(self.redis, self.settings, request)
+        except BaseException:
+            if requester is not None:
+                await mixes.refund(self.redis, user, request.request_id)
+            raise
+        await usage.remember_job(self.redis, user, submitted.job_id)  # /forget finds its file
+        return Accepted(submitted.request_id, submitted.outcome, first_event(submitted))
 
     def _charger(self, ticket: LimitTicket) -> intake.Check:
         """The check an upload passes once probed: its minutes fit what is left today."""

@@ -411,3 +411,39 @@ class MalformedRequest(StembotError):
 
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail=detail)
+
+
+# --- custom mixes (shared.mixes) ---------------------------------------------------------
+# A mix is made from a finished song's kept stems; the stems chosen are InvalidOption.
+
+
+class MixNotReady(StembotError):
+    """The song is still queued or being separated."""
+
+    code = "not_ready"
+    text = N_("This song isn't finished yet. Ask for the mix once its stems are ready.")
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class NoStemsToMix(StembotError):
+    """The song failed or was cancelled: it has no stems."""
+
+    code = "no_stems"
+    text = N_("This song has no stems to mix: it failed or was cancelled. Please send it again.")
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class MixExpired(StembotError):
+    """The song's links (and its kept stems) have expired, or its stems are gone."""
+
+    code = "expired"
+    text = N_(
+        "The stems of this song are no longer kept, so I can't mix them. Please send it again."
+    )
+
+    def __init__(self) -> None:
+        super().__init__()

@@ -66,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="all stems, or one stem plus the rest mixed (e.g. vocals = karaoke)",
     )
     split.add_argument("--format", default="mp3", choices=["mp3", "flac", "wav"])
+    split.add_argument(
+        "--mix",
+        action="append",
+        default=[],
+        metavar="STEMS",
+        help="also write these stems mixed into one file: names separated by commas "
+        "(bass,drums) or every stem but one (no_drums; no_vocals = karaoke); may be repeated",
+    )
     split.add_argument("--out", default="out", help="folder for the stems (default: out)")
     models = sub.add_parser("models", help="manage the Demucs weights")
     models_sub = models.add_subparsers(dest="models_command", required=True)

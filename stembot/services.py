@@ -313,6 +313,7 @@ async def cmd_discord(settings: Settings, sync_commands: bool = False) -> int:
 
 async def cmd_split(settings: Settings, args: argparse.Namespace) -> int:
     from bots.split import SplitFailed, looks_like_url, result_lines, split_file
+    from bots.split_mixes import mix_files, mix_lines, parse_all
     from shared.intake import build_options
     from shared.storage import build_storage
 
@@ -320,6 +321,7 @@ async def cmd_split(settings: Settings, args: argparse.Namespace) -> int:
         # said at once, before a private Redis and the workers (with their model) start
         raise CommandError(f"No such file: {args.source}")
     options = build_options(settings, model=args.model, stems=args.stems, fmt=args.format)
+    wanted = parse_all(options.model, args.mix)  # a --mix that does not fit: said at once too
     storage = build_storage(settings)
     async with redis_pool(settings, private_ok=True) as (redis, url):
         private = settings.redis.redis_url is None
@@ -336,8 +338,20 @@ async def cmd_split(settings: Settings, args: argparse.Namespace) -> int:
             )
             with one_line(SplitFailed):
                 result, written = await (workers.race(work) if workers else work)
+                mixing = mix_files(
+                    redis=redis,
+                    storage=storage,
+                    settings=settings,
+                    song=result,
+                    wanted=wanted,
+                    out_dir=Path(args.out),
+                    progress=sys.stderr,
+                )
+                made = await (workers.race(mixing) if workers else mixing)
         finally:
             if workers is not None:
                 await workers.stop()
-    print("\n".join(result_lines(result, written, valid_h=settings.storage.link_ttl_h)))
+    valid_h = settings.storage.link_ttl_h
+    lines = result_lines(result, written, valid_h=valid_h) + mix_lines(made, valid_h=valid_h)
+    print("\n".join(lines))
     return 0

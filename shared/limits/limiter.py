@@ -31,7 +31,8 @@ MINUTES_TTL_S = 2 * 86400
 DAY_S = 86400
 ADMITTING_TTL_S = 600
 
-Reason = Literal["banned", "busy", "active", "hourly", "daily"]
+#: "mix_hourly": the custom mixes of an hour (shared.mixes), counted apart from songs.
+Reason = Literal["banned", "busy", "active", "hourly", "daily", "mix_hourly"]
 
 
 @dataclass(frozen=True)
@@ -240,11 +241,12 @@ async def add_minutes(
 
 
 async def forget_user(redis: Redis, user_id: str, now: float | None = None) -> None:
-    """Delete the usage kept about a user (window, active jobs, minutes).
+    """Delete the usage kept about a user (window, active jobs, minutes, mixes).
 
     Bans stay: a ban is the operators' record of abuse, not data the user gave us, and
     erasing it on request would let a banned user lift their own ban.
     """
     now = time.time() if now is None else now
     keys_ = [window_key(user_id), active_key(user_id), *recent_minutes_keys(user_id, now)]
+    keys_.append(keys.limit_mixes(user_id))
     await redis.delete(*keys_)

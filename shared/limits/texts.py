@@ -43,6 +43,13 @@ def message(decision: Decision, t: Texts = ENGLISH) -> str:
             decision.limit or 0,
             retry=retry,
         )
+    if decision.reason == "mix_hourly":
+        return t.n_(
+            "You can make {n} mix an hour. Try again in {retry}.",
+            "You can make {n} mixes an hour. Try again in {retry}.",
+            decision.limit or 0,
+            retry=retry,
+        )
     if decision.reason == "daily":
         limit, used = decision.limit or 0, decision.used or 0.0
         want = decision.requested

@@ -154,6 +154,7 @@ async def test_upload_poll_download_then_cached(service: Service, tmp_path: Path
         assert result["title"] == "My Song"
         assert [s["name"] for s in result["stems"]] == ["vocals", "instrumental"]
         assert result["format"] == "wav"
+        assert (result["key"], result["tempo"]) == (None, None)  # 2 s: too short to tell
         assert 0 < result["expires_in_s"] <= 24 * 3600
         # the results page first, as in the chats: signed, and it opens
         page = result["page_url"]

@@ -21,6 +21,7 @@ SCANNED = ["bots", "shared", "worker/pipeline.py"]
 #: Files with no user-facing text at all: configuration, logs, metrics, storage, Redis layout.
 OPERATOR_ONLY = {
     "bots/split.py",  # `stembot split`: the operator's terminal
+    "bots/split_mixes.py",  # `stembot split --mix`: the same terminal
     "shared/config.py",
     "shared/logs.py",
     "shared/metrics.py",
@@ -55,6 +56,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("shared/youtube.py", "local host name"): "UnsafeUrl's detail, for the logs",
     ("shared/media.py", "Estimating duration from bitrate"): "ffprobe's log line we look for",
     ("bots/telegram/messenger.py", "not modified"): "the Bot API's error text we look for",
+    ("bots/telegram/messenger.py", "too large"): "the Bot API's error text we look for",
     ("bots/telegram/app.py", "long polling"): "how the bot runs, for the start-up log line",
     ("bots/telegram/app.py", "delivery only"): "how the bot runs, for the start-up log line",
 }

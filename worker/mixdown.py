@@ -1,0 +1,103 @@
+"""A custom mix (shared.mixes): the chosen stems of a song's kept master summed into one file.
+
+It runs as the render stage of its job (worker.render), on the download queue, without the
+model: only the chosen stems are fetched and decoded from the master, summed block by block
+into one staged stem (which tracks its peak), and delivered like any stems (worker.delivery):
+the same encoders, and the same clipping care, demucs' rescale: a sum that goes past full
+scale is scaled down as a whole (by 1.01 times its peak) rather than clipped. A master found
+gone or damaged fails the mix (MixExpired): a mix never runs a separation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from shared import links, masters, metrics, mixes
+from shared.errors import MixExpired
+from shared.schemas import JobRequest, JobResult, JobState
+from worker import delivery, master
+from worker.master import MasterGone
+from worker.staging import StagedStem
+
+if TYPE_CHECKING:
+    from worker.pipeline import JobRun
+
+log = logging.getLogger(__name__)
+
+
+def sum_stems(stems: Mapping[str, StagedStem], target: Path) -> StagedStem:
+    """The stems summed sample by sample into ``target`` (a staged stem: it knows its peak,
+    which the encoder's rescale needs); the stems' files are removed as they are used."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    parts = list(stems.values())
+    total = StagedStem(target, parts[0].channels)
+    for blocks in zip(*(s.frames() for s in parts), strict=True):
+        block = torch.zeros_like(blocks[0])
+        for part in blocks:
+            block += part
+        total.append(block.t())
+    for part in parts:
+        part.path.unlink(missing_ok=True)
+    return total
+
+
+async def render(run: JobRun, spec: JobRequest, workdir: Path) -> JobResult:
+    """The mix of ``spec`` made from its song's kept master; MixExpired when there is none."""
+    redis, settings, storage = run.deps.redis, run.deps.settings, run.deps.storage
+    chosen = spec.options.mix
+    assert chosen is not None
+    await run.report(JobState.ENCODING)
+    started = time.monotonic()
+    kept = await masters.find(redis, spec.separation_key)
+    if kept is None or not set(chosen) <= set(kept.files):
+        log.info("job %s: the song's master is gone, no mix", run.key)
+        raise MixExpired()
+    until = time.time() + settings.storage.link_ttl_s + delivery.RENDER_MARGIN_S
+    try:  # extended first (the whole master: its record says what it holds)
+        extended = await masters.keep_until(redis, storage, kept, until)
+        if extended is None:
+            raise MasterGone("not in the storage")
+        part = extended.model_copy(update={"files": {n: extended.files[n] for n in chosen}})
+        files = await master.fetch(storage, part, workdir / "master")
+        stems = await run.in_thread(master.read, files, workdir / "stems", part)
+    except MasterGone as exc:
+        log.warning("job %s: its master is unusable (%s), no mix", run.key, exc)
+        await masters.drop(redis, kept)
+        for folder in ("master", "stems"):
+            await asyncio.to_thread(shutil.rmtree, workdir / folder, True)
+        raise MixExpired() from None
+    run.rendered = True
+    name = mixes.name(spec.options)
+    mixed = await run.in_thread(sum_stems, stems, workdir / "mix" / f"{name}.f32")
+    title = kept.result.title if spec.source.kind == "youtube" else spec.source.title
+    published, expires_at = await delivery.deliver(
+        run, spec, {name: mixed}, workdir, kept.samplerate, title
+    )
+    await metrics.add(redis, {"stembot_renders_total": 1.0})
+    log.info("job %s: mix %s made in %.1fs", run.key, name, time.monotonic() - started)
+    return kept.result.model_copy(
+        update={
+            "key": run.key,
+            "title": title,
+            "stems_mode": "mix",
+            "format": spec.options.format,
+            "stems": published[:-1],
+            "zip": published[-1],
+            "created_at": time.time(),
+            "expires_at": expires_at,
+            "page_url": links.page_url(
+                settings.storage.public_url,
+                settings.storage.signing_key_bytes(),
+                run.key,
+                expires_at,
+            ),
+        }
+    )
