@@ -10,6 +10,10 @@ own), every claim a ratio to the reference measured in the same run:
            streamed separation, mp3 encode
 - e2e:     the file submitted through the real core -> Redis queue -> arq worker (model warm)
            -> decode -> Demucs -> mp3 -> zip -> signed links
+- second_format: the same track again as flac, then as a two-stem mix (vocals +
+           instrumental, mp3), made from the master its separation kept, without Demucs:
+           each one's time from submit to links against that separation's time (goal: a
+           tenth at most), and the master's size on disk per minute of audio
 - queue:   N tracks queued at once on one worker: jobs per hour (short tracks by default on a
            small CPU; ``--full-queue`` queues full-length ones)
 - gpu:     with CUDA, the SDR deviation of fp16/bf16 from fp32 (see bench/gpu.py)
@@ -146,6 +150,7 @@ def main_run(args: argparse.Namespace, work: Path, repo: Path, device: str) -> d
             "realtime_factor": round(service["e2e_s"] / seconds, 3),
             "service_peak_rss_mb": service["peak_rss_mb"],
         },
+        "second_format": second_format(service, seconds),
         "queue": {
             "tracks": service["queue_tracks"],
             "track_s": queue_s,
@@ -174,6 +179,30 @@ def main_run(args: argparse.Namespace, work: Path, repo: Path, device: str) -> d
     return results
 
 
+def second_format(service: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """Another format, and a mix, of a separated song against its separation (the time in
+    the "separating" state of the end-to-end run), each from submit to links."""
+    separate_s = service["e2e_stages_s"]["separating"]
+    master = service["master"]
+    return {
+        "first": "mp3",
+        "second": "flac",
+        "separate_s": separate_s,
+        "render_s": service["second_format_s"],
+        "render_stages_s": service["second_format_stages_s"],
+        "ratio": round(service["second_format_s"] / separate_s, 3),
+        "mix": {
+            "stems": "vocals",
+            "format": "mp3",
+            "render_s": service["mix_s"],
+            "ratio": round(service["mix_s"] / separate_s, 3),
+        },
+        "goal_ratio": 0.1,
+        "master_bytes": master,
+        "master_mb_per_min": round(sum(master.values()) / 1e6 / (seconds / 60), 2),
+    }
+
+
 def memory_run(args: argparse.Namespace, work: Path, repo: Path, device: str) -> dict[str, Any]:
     logs = work / "logs"
     logs.mkdir()
@@ -200,6 +229,9 @@ def variants_run(args: argparse.Namespace, work: Path, repo: Path, device: str) 
     logs = work / "logs"
     logs.mkdir()
     names = args.variants.split(",")
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}: choose from {sorted(VARIANTS)}")
     if "torch" not in names:
         names.insert(0, "torch")  # the fp32 reference of the deviation
     print(f"making a {args.seconds:g} s track; variants {names}", flush=True)
@@ -212,7 +244,7 @@ def variants_run(args: argparse.Namespace, work: Path, repo: Path, device: str) 
     for name in names:
         if name != "torch":
             short = make_audio(work / "short.mp3", seconds=1.0)
-            first = child("worker", {**common, "track": str(short), "runtime": name}, logs)
+            first = child("worker", {**common, "track": str(short), **VARIANTS[name]}, logs)
             builds[name] = first["load_s"]
     runs: dict[str, list[dict[str, Any]]] = {n: [] for n in ["cli", *names]}
     for r in range(args.rounds):
@@ -225,7 +257,7 @@ def variants_run(args: argparse.Namespace, work: Path, repo: Path, device: str) 
                 continue
             stems = work / f"stems-{name}.pt"
             runs[name].append(
-                child("worker", {**common, "runtime": name, "stems_out": str(stems)}, logs)
+                child("worker", {**common, **VARIANTS[name], "stems_out": str(stems)}, logs)
             )
     reference = torch.load(work / "stems-torch.pt")
     cli_s = statistics.median(r["process_s"] for r in runs["cli"])
@@ -240,6 +272,7 @@ def variants_run(args: argparse.Namespace, work: Path, repo: Path, device: str) 
         process = _summary(runs[name], "process_s")
         out[name] = {
             "runtime_used": runs[name][-1]["runtime"],
+            "precision_used": runs[name][-1]["precision"],
             "process_s": process,
             "separate_s": _summary(runs[name], "separate_s"),
             "speedup_over_cli": round(cli_s / process["median"], 3),
@@ -248,7 +281,49 @@ def variants_run(args: argparse.Namespace, work: Path, repo: Path, device: str) 
             "first_build_s": builds.get(name),
         }
     out["cli"]["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs["cli"])
+    # the yardstick of the deviations: what our default output format already changes
+    out["mp3_320_snr_db"] = {k: mp3_roundtrip_snr_db(v, work) for k, v in reference.items()}
     return out
+
+
+def mp3_roundtrip_snr_db(stem: torch.Tensor, work: Path) -> float | None:
+    """The SNR of ``stem`` ([channels, samples], 44.1 kHz) after an mp3 at 320 kbit/s and
+    back, as our workers encode (libmp3lame, preset 2): how far the delivered file already is
+    from the float stems."""
+    raw, mp3 = work / "stem.f32", work / "stem.mp3"
+    raw.write_bytes(stem.t().contiguous().numpy().astype("<f4").tobytes())
+    pcm = ["-f", "f32le", "-ar", "44100", "-ac", str(stem.shape[0])]
+    quiet = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y"]
+    subprocess.run(
+        [
+            *quiet,
+            *pcm,
+            "-i",
+            str(raw),
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "320k",
+            "-compression_level",
+            "2",
+            str(mp3),
+        ],
+        check=True,
+    )
+    back = subprocess.run([*quiet, "-i", str(mp3), *pcm, "-"], check=True, capture_output=True)
+    decoded = torch.frombuffer(bytearray(back.stdout), dtype=torch.float32)
+    decoded = decoded.view(-1, stem.shape[0]).t()
+    n = min(decoded.shape[1], stem.shape[1])
+    return _snr_db(stem[:, :n], decoded[:, :n])
+
+
+#: ``--variants`` names: the runtime of the per-segment call and the CPU precision.
+VARIANTS: dict[str, dict[str, str]] = {
+    "torch": {"runtime": "torch", "precision": "fp32"},
+    "bf16": {"runtime": "torch", "precision": "bf16"},
+    "onnx": {"runtime": "onnx", "precision": "fp32"},
+    "compile": {"runtime": "compile", "precision": "fp32"},
+}
 
 
 def _summary(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
@@ -303,6 +378,14 @@ def table(results: dict[str, Any]) -> str:
                 main["queue"]["jobs_per_hour_per_worker"],
             ),
         ]
+        second = main.get("second_format")
+        if second:  # absent in results written before masters were kept
+            rows += [
+                ("second format (flac) from the master (s)", second["render_s"]),
+                ("  / its separation (goal <= 0.1)", second["ratio"]),
+                ("two-stem mp3 mix from the master / separation", second["mix"]["ratio"]),
+                ("master on disk, 4 stems (MB per minute)", second["master_mb_per_min"]),
+            ]
         if main["worker"].get("peak_gpu_mb") is not None:
             rows.append(("peak GPU memory: worker (MB)", main["worker"]["peak_gpu_mb"]))
     variants = results.get("variants")
@@ -319,6 +402,9 @@ def table(results: dict[str, Any]) -> str:
             worst = min(snrs) if snrs else "exact"
             rows.append((f"worker {name}: worst stem SNR vs fp32 (dB)", worst))
             rows.append((f"worker {name}: peak RSS (MB)", v["peak_rss_mb"]))
+        mp3 = [x for x in variants.get("mp3_320_snr_db", {}).values() if x is not None]
+        if mp3:
+            rows.append(("mp3 320 of the fp32 stems: worst SNR (dB)", min(mp3)))
     memory = results.get("memory")
     if memory:
         label = f"peak RSS, {memory['track_s']:g} s track (MB)"
@@ -350,7 +436,12 @@ def main() -> None:
     )
     parser.add_argument("--model-repo", type=Path, help="real weights (default: random)")
     parser.add_argument("--batch", type=int, default=4, help="CUDA segments per batch")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "fp16", "bf16"],
+        help="auto: as a worker chooses (CPU: bf16 where native; CUDA: fp32)",
+    )
     args = parser.parse_args()
     device = pick_device("auto")
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
