@@ -299,7 +299,15 @@ def platform_sends(tg: FakeBotApi, dc: FakeDiscord, since: float) -> dict[str, A
     """Sends and edits each fake server received after ``since``: peak per 1 s window, in all
     and (Telegram) per chat, and totals."""
     tg_calls = [c for c in tg.calls if c.at >= since and tg_is_send(c.method)]
-    dc_calls = [c for c in dc.calls if c.at >= since and c.method in ("POST", "PATCH", "DELETE")]
+    # an interaction's response (its /callback, within 3 s: the deferral) is outside Discord's
+    # global limit, and not in the bot's budget either
+    dc_calls = [
+        c
+        for c in dc.calls
+        if c.at >= since
+        and c.method in ("POST", "PATCH", "DELETE")
+        and not c.path.rstrip("/").endswith("/callback")
+    ]
     per_chat: dict[int | None, list[float]] = {}
     for c in tg_calls:
         per_chat.setdefault(_chat(c.params), []).append(c.at)

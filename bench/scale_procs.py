@@ -100,14 +100,19 @@ class MemorySampler:
     pids: dict[str, int]
     every_s: float = 0.5
     samples: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    #: CPU seconds (user + system) of each process, sampled with its RSS
+    cpu: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     mark: float | None = None
 
     def sample(self) -> None:
         now = time.monotonic()
         for name, pid in self.pids.items():
             with contextlib.suppress(psutil.Error):
-                rss = psutil.Process(pid).memory_info().rss / 2**20
+                proc = psutil.Process(pid)
+                rss = proc.memory_info().rss / 2**20
+                times = proc.cpu_times()
                 self.samples.setdefault(name, []).append((now, round(rss, 1)))
+                self.cpu.setdefault(name, []).append((now, times.user + times.system))
 
     async def run(self) -> None:
         while True:
@@ -129,5 +134,13 @@ class MemorySampler:
                 "end_mb": end[1],
                 "peak_mb": max(v for _, v in after),
                 "growth_second_half_mb": round(end[1] - mid[1], 1),
+                "cpu_s": self._cpu_since_mark(name),
             }
         return out
+
+    def _cpu_since_mark(self, name: str) -> float:
+        """CPU seconds the process used from the burst's start to its last sample."""
+        points = self.cpu.get(name) or [(0.0, 0.0)]
+        before = [p for p in points if self.mark is not None and p[0] <= self.mark]
+        first = before[-1] if before else points[0]
+        return round(points[-1][1] - first[1], 2)

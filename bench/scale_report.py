@@ -128,6 +128,10 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
         "burst_sent_s": raw["send_s"],
         "all_over_s": raw["all_over_s"],
         "ack_s": quantiles([u.ack_s for u in users if u.ack_s is not None]),
+        "ack_by_platform_s": {
+            name: quantiles([u.ack_s for u in users if u.platform == name and u.ack_s is not None])
+            for name in ("telegram", "discord")
+        },
         "links_s": quantiles([u.final_at - u.sent_at for u in users if u.final_at is not None]),
         "per_job": jobs,
         "edits_per_user": {
@@ -202,12 +206,15 @@ def table(runs: dict[str, dict[str, Any]]) -> str:
         row("load average (1 min) before / after", lambda r: " / ".join(map(str, r["load_avg"]))),
         row("burst to last outcome (s)", lambda r: _fmt(r["all_over_s"])),
         row("ack latency p50 / p95 / p99 (s)", q("ack_s")),
+        row("  Telegram", lambda r: _ack(r, "telegram")),
+        row("  Discord", lambda r: _ack(r, "discord")),
         row("time to links p50 / p95 / p99 (s)", q("links_s")),
         row("worker wall time per job (s)", lambda r: _fmt(r["per_job"]["wall_s"])),
         row("  of which the model (s)", lambda r: _fmt(r["per_job"]["model_s"])),
         row("  per-job overhead (s)", lambda r: _fmt(r["per_job"]["overhead_s"])),
         row("  of which between jobs (s)", lambda r: _fmt(_between(r))),
         row("per-job wall, deep queue / short (same run)", lambda r: _depth(r)),
+        row("CPU s per job: workers / bots and web / Redis", lambda r: _cpu(r)),
         row("peak sends+edits/s, Telegram (limit 30)", plat("telegram")),
         row("peak sends+edits/s, Discord (limit 50)", plat("discord")),
         row("peak sends+edits/s in one Telegram chat", lambda r: _chat_peak(r)),
@@ -257,6 +264,20 @@ def _depth(r: dict[str, Any]) -> str:
     return f"{deep:.2f} / {short:.2f} s = {deep / short:.2f}x"
 
 
+def _cpu(r: dict[str, Any]) -> str:
+    """CPU seconds per job from the burst to the end (user + system), by kind of process:
+    the cost of a job, which CPU contention inflates far less than wall time."""
+    jobs = r["per_job"]["jobs"]
+    mem = r["memory"]
+
+    def per_job(names: list[str]) -> str:
+        return _fmt(round(sum(mem[n]["cpu_s"] for n in names) / jobs, 3))
+
+    workers = [n for n in mem if n.startswith("worker")]
+    bots = [n for n in mem if n in ("telegram", "discord", "web") or n.startswith("discord-")]
+    return " / ".join((per_job(workers), per_job(bots), per_job(["redis"])))
+
+
 def _users(r: dict[str, Any]) -> str:
     tg = r["outcomes"]["users"] - r["outcomes"]["users"] // 2
     return f"{tg} + {r['outcomes']['users'] // 2}, {r['workers']}"
@@ -264,6 +285,11 @@ def _users(r: dict[str, Any]) -> str:
 
 def _redis(r: dict[str, Any]) -> str:
     return f"{_fmt(r['redis']['per_job'])} ({_fmt(r['redis']['per_job_all'])})"
+
+
+def _ack(r: dict[str, Any], platform: str) -> str:
+    a = r["ack_by_platform_s"][platform]
+    return " / ".join(_fmt(a[p]) for p in ("p50", "p95", "p99"))
 
 
 def _chat_peak(r: dict[str, Any]) -> str:

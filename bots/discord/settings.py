@@ -38,10 +38,11 @@ class DiscordSettings(BotSettings):
         default=2.0, gt=0, description="Least time between two edits of one progress message (s)."
     )
     discord_requests_per_s: float = Field(
-        default=50,
+        default=40,
         gt=0,
         description="Most progress and result writes the bot makes in any second, all its "
-        "processes together (Discord's global limit is 50 requests a second).",
+        "processes together. Discord's global limit is 50 requests a second; the margin covers "
+        "what the network does to the spacing.",
     )
     discord_channel_sends_per_5s: float = Field(
         default=5,

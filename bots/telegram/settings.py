@@ -70,10 +70,11 @@ class TelegramSettings(BotSettings):
         "hands each bot's updates to one poller).",
     )
     telegram_sends_per_s: float = Field(
-        default=30,
+        default=25,
         gt=0,
         description="Most messages and edits the bot sends in any second, all its processes "
-        "together (Telegram's limit is about 30).",
+        "together. Telegram's limit is about 30; the margin covers what the network does to "
+        "the spacing (sends granted a second apart can arrive closer together).",
     )
     telegram_chat_sends_per_s: float = Field(
         default=1,
