@@ -65,7 +65,7 @@ class Client:
         return body, resp
 
     def validate(self, method: str, path: str, status: int, body: dict[str, Any]) -> None:
-        template = re.sub(r"^/api/jobs/[^/]+$", "/api/jobs/{job_id}", path)
+        template = re.sub(r"^/api/jobs/[^/]+(/mixes)?$", r"/api/jobs/{job_id}\1", path)
         responses = self.doc["paths"][template][method.lower()]["responses"]
         response = responses[str(status)]
         if "$ref" in response:

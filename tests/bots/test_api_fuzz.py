@@ -108,6 +108,7 @@ async def test_fuzz_the_api_from_its_openapi_description(
         "POST /api/stemify",
         "GET /api/jobs/{job_id}",
         "DELETE /api/jobs/{job_id}",
+        "POST /api/jobs/{job_id}/mixes",
         "GET /api/openapi.json",
     }
     assert tally.cases >= len(tally.by_operation) * len(MODES) * 5
