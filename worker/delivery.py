@@ -100,11 +100,26 @@ async def render(run: JobRun, spec: JobRequest, kept: Master, workdir: Path) -> 
     published, expires_at = await deliver(run, spec, stems, workdir, kept.samplerate, title)
     await metrics.add(redis, {"stembot_renders_total": 1.0})
     log.info("job %s: made from its master in %.1fs", run.key, time.monotonic() - started)
+    return made_from(run, kept, spec, title, spec.options.stems, published, expires_at)
+
+
+def made_from(
+    run: JobRun,
+    kept: Master,
+    spec: JobRequest,
+    title: str,
+    stems_mode: str,
+    published: list[StemFile],
+    expires_at: float,
+) -> JobResult:
+    """The result of a job made from a kept master: the separation's (length, key and
+    tempo), with this job's key, files, expiry and page link."""
+    settings = run.deps.settings
     return kept.result.model_copy(
         update={
             "key": run.key,
             "title": title,
-            "stems_mode": spec.options.stems,
+            "stems_mode": stems_mode,
             "format": spec.options.format,
             "stems": published[:-1],
             "zip": published[-1],

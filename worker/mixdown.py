@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from shared import links, masters, metrics, mixes
+from shared import masters, metrics, mixes
 from shared.errors import MixExpired
 from shared.schemas import JobRequest, JobResult, JobState
 from worker import delivery, master
@@ -83,21 +83,4 @@ async def render(run: JobRun, spec: JobRequest, workdir: Path) -> JobResult:
     )
     await metrics.add(redis, {"stembot_renders_total": 1.0})
     log.info("job %s: mix %s made in %.1fs", run.key, name, time.monotonic() - started)
-    return kept.result.model_copy(
-        update={
-            "key": run.key,
-            "title": title,
-            "stems_mode": "mix",
-            "format": spec.options.format,
-            "stems": published[:-1],
-            "zip": published[-1],
-            "created_at": time.time(),
-            "expires_at": expires_at,
-            "page_url": links.page_url(
-                settings.storage.public_url,
-                settings.storage.signing_key_bytes(),
-                run.key,
-                expires_at,
-            ),
-        }
-    )
+    return delivery.made_from(run, kept, spec, title, "mix", published, expires_at)
