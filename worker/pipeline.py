@@ -203,6 +203,7 @@ class JobRun:
             aborted = await self._was_aborted()
             timed_out = time.monotonic() - self.started >= self.timeout_s - 1
             if aborted or timed_out:
+                await asyncio.shield(self._thread_idle())
                 await self._cleanup(workdir, spec, delete_source=True)
                 error = Cancelled() if aborted else TimedOut()
                 state = JobState.CANCELLED if aborted else JobState.FAILED
@@ -230,6 +231,7 @@ class JobRun:
             error = exc
         except Exception:
             self.stop.set()
+            await self._thread_idle()
             if self._limit is not None and self._limit.expired():
                 error = TimedOut()
                 log.info("job %s: over its time limit, stopped", self.key)
@@ -273,6 +275,17 @@ class JobRun:
         if self._limit is not None and limit_s < self.timeout_s:
             self._limit.reschedule(asyncio.get_running_loop().time() + left_s)
         return max(1.0, left_s)
+
+    async def _thread_idle(self, timeout_s: float = 60.0) -> None:
+        """Until the job's thread is done with what it ran when the job was stopped (Demucs
+        stops at its next segment once ``stop`` is set), so that nothing writes into the work
+        folder after its cleanup: the executor runs one call at a time, so a no-op queued now
+        runs after it."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.in_thread(lambda: None)
+        except TimeoutError:
+            log.warning("job %s: its thread is still busy after %ss", self.key, timeout_s)
 
     async def _cleanup(self, workdir: Path, spec: JobRequest, *, delete_source: bool) -> None:
         await asyncio.to_thread(shutil.rmtree, workdir, True)
