@@ -14,7 +14,7 @@ from telegram.error import NetworkError, RetryAfter
 from bots import delivery
 from bots.delivery import Delivery, Parts, stream_of
 from bots.telegram.messenger import Messenger, seconds_of
-from bots.telegram.render import cancel_markup, final_text, player_markup, progress_text
+from bots.telegram.render import cancel_markup, final_markup, final_text, progress_text
 from bots.telegram.settings import TelegramSettings
 from bots.telegram.store import Store
 from shared.i18n import texts
@@ -73,7 +73,7 @@ class TelegramPresenter:
             t = texts(status.lang)
             upload_limit = self.tg.upload_limit_bytes() if files else None
             text = final_text(t, status.title, event, upload_limit)
-            markup = player_markup(t, result, status.chat_id) if result is not None else None
+            markup = final_markup(t, result, status.chat_id) if result is not None else None
             if not await self._edit_final(status, text, markup):
                 await self.out.send(status.chat_id, text)  # it is gone: never lose the end
             await parts.mark("text")

@@ -14,8 +14,9 @@ from telegram.ext import (
     filters,
 )
 
-from bots.telegram import commands, intake
+from bots.telegram import commands, intake, mixes
 from bots.telegram.deps import BotDeps
+from bots.telegram.render import MIX_DATA
 from bots.telegram.store import Mode
 
 Context = ContextTypes.DEFAULT_TYPE
@@ -90,6 +91,21 @@ async def on_setting(update: Update, context: Context) -> None:
         await commands.change_setting(BotDeps.of(context), query, query.data or "")
 
 
+async def on_mix(update: Update, context: Context) -> None:
+    """A mix button under a done song, or of its custom mix chooser."""
+    query = update.callback_query
+    found = MIX_DATA.fullmatch(query.data or "") if query else None
+    if query is None or found is None:
+        return
+    deps = BotDeps.of(context)
+    if found["back"]:
+        await mixes.choose(deps, query, found["back"], None)
+    elif found["action"] == "mixc":
+        await mixes.choose(deps, query, found["key"], int(found["mask"]))
+    else:
+        await mixes.make(deps, query, found["key"], int(found["mask"]))
+
+
 async def on_error(update: object, context: Context) -> None:
     """Anything a handler raised: logged and told to the user; the bot keeps running."""
     await commands.apologize(BotDeps.of(context), update, context.error)
@@ -116,6 +132,7 @@ def add_handlers(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
             CallbackQueryHandler(on_mode, pattern=r"^mode:[426]$"),
             CallbackQueryHandler(on_cancel_button, pattern=r"^cancel$"),
             CallbackQueryHandler(on_setting, pattern=r"^set:"),
+            CallbackQueryHandler(on_mix, pattern=MIX_DATA),
         ]
     )
     app.add_error_handler(on_error)

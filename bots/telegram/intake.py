@@ -150,11 +150,11 @@ async def accept(
                     "Reply to a message with a song with /stem, or send /stem followed by a "
                     "YouTube link."
                 )
-            await _reply(reply_to, answer)
+            await reply_html(reply_to, answer)
             return
         precheck(deps, song)
     except (StembotError, TooBigForTelegram) as exc:
-        await _reply(reply_to, rejection_text(t, exc))
+        await reply_html(reply_to, rejection_text(t, exc))
         return
     pending = Pending(
         user_id=user.id,
@@ -167,10 +167,10 @@ async def accept(
         url=song.url,
     )
     if prefs.mode == "ask":
-        status = await _reply(reply_to, choose_mode_text(t, song.title), mode_markup(t))
+        status = await reply_html(reply_to, choose_mode_text(t, song.title), mode_markup(t))
         await deps.store.save_pending(reply_to.chat_id, status.message_id, pending)
         return
-    status = await _reply(reply_to, _fetching(pending) if song.file_id else _waiting(pending))
+    status = await reply_html(reply_to, _fetching(pending) if song.file_id else _waiting(pending))
     await start_job(deps, pending, prefs.mode, status.message_id, fetched_shown=True)
 
 
@@ -213,12 +213,7 @@ async def start_job(
         title=pending.title,
         files=prefs.files,
     )
-    requester = Requester(
-        "telegram",
-        f"telegram:{pending.user_id}",
-        scope=f"telegram:chat:{chat_id}" if chat_id < 0 else None,
-        admin=pending.user_id in deps.tg.telegram_admin_ids,
-    )
+    requester = requester_of(deps, pending.user_id, chat_id)
     try:
         options = build_options(
             deps.settings,
@@ -234,16 +229,31 @@ async def start_job(
     except (StembotError, TooBigForTelegram) as exc:
         reason = rejection_text(texts(lang), exc)
     except Exception as exc:
-        error = InternalError()
-        if isinstance(exc, TelegramError):
-            log.warning("telegram: cannot fetch a file (%s), reference %s", exc, error.reference)
-        else:
-            log.exception("telegram: submitting failed, reference %s", error.reference)
-        reason = rejection_text(texts(lang), error)
+        reason = rejection_text(texts(lang), internal_error(exc))
     else:
-        await _follow(deps, Status(request_id=accepted.request_id, **dict(reply)), accepted)
+        await follow(deps, Status(request_id=accepted.request_id, **dict(reply)), accepted)
         return
     await deps.messenger.edit_now(chat_id, message_id, head(pending.title) + reason)
+
+
+def requester_of(deps: BotDeps, user_id: int, chat_id: int) -> Requester:
+    """Who asks, as the core counts them: a group's admin overrides apply in a group."""
+    return Requester(
+        "telegram",
+        f"telegram:{user_id}",
+        scope=f"telegram:chat:{chat_id}" if chat_id < 0 else None,
+        admin=user_id in deps.tg.telegram_admin_ids,
+    )
+
+
+def internal_error(exc: Exception) -> InternalError:
+    """What the user is told of an unexpected failure; logged with its reference."""
+    error = InternalError()
+    if isinstance(exc, TelegramError):
+        log.warning("telegram: cannot fetch a file (%s), reference %s", exc, error.reference)
+    else:
+        log.exception("telegram: submitting failed, reference %s", error.reference)
+    return error
 
 
 def _song(deps: BotDeps, pending: Pending) -> Song:
@@ -253,7 +263,7 @@ def _song(deps: BotDeps, pending: Pending) -> Song:
     return Upload(telegram_chunks(deps, pending.file_id), pending.filename or "file")
 
 
-async def _follow(deps: BotDeps, status: Status, accepted: Accepted) -> None:
+async def follow(deps: BotDeps, status: Status, accepted: Accepted) -> None:
     """Hand the request to delivery with its first state: queued, or a result from the cache."""
     if accepted.first.state != JobState.DONE:
         await deps.store.link(status.user_id, status.chat_id, status.message_id, status.request_id)
@@ -289,7 +299,7 @@ def _waiting(pending: Pending) -> str:
     return progress_text(texts(pending.lang), pending.title, event)
 
 
-async def _reply(to: Message, body: str, markup: InlineKeyboardMarkup | None = None) -> Message:
+async def reply_html(to: Message, body: str, markup: InlineKeyboardMarkup | None = None) -> Message:
     """Answer a message, waiting out Telegram's flood control (a few times at most)."""
     for _ in range(3):
         try:

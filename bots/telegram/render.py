@@ -3,18 +3,21 @@ reason, its buttons) and the /settings panel, in the language of the texts ``t``
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 
 from bots.telegram.store import AUTO, FOUR_STEM_MODELS, MODES, Prefs
-from bots.telegram.texts import mode_label, stem_label, switch_label
+from bots.telegram.texts import mode_label, switch_label
 from shared import errors
 from shared.errors import Cancelled
 from shared.i18n import LANGUAGES, NAMES, Texts
 from shared.links import with_lang
+from shared.models import MODEL_SOURCES
 from shared.music import music_line
 from shared.schemas import JobResult, JobState, ProgressEvent
+from shared.stemnames import stem_label
 
 BAR_WIDTH = 12
 MB = 1024 * 1024
@@ -133,7 +136,7 @@ def cancel_markup(t: Texts) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data="cancel")]])
 
 
-def player_markup(t: Texts, result: JobResult, chat_id: int) -> InlineKeyboardMarkup | None:
+def player_button(t: Texts, result: JobResult, chat_id: int) -> InlineKeyboardButton | None:
     """The button under a done message that opens the results page's player: a Mini App
     (opens inside Telegram) when the page is HTTPS and the chat private, as Telegram requires
     of Mini App buttons; a link button otherwise. None for a result without a page."""
@@ -142,10 +145,76 @@ def player_markup(t: Texts, result: JobResult, chat_id: int) -> InlineKeyboardMa
     url = with_lang(result.page_url, t.lang)
     label = "▶ " + t.p_("button", "Open player")
     if url.startswith("https://") and chat_id > 0:  # (a group's or channel's id is negative)
-        button = InlineKeyboardButton(label, web_app=WebAppInfo(url))
-    else:
-        button = InlineKeyboardButton(label, url=url)
-    return InlineKeyboardMarkup([[button]])
+        return InlineKeyboardButton(label, web_app=WebAppInfo(url))
+    return InlineKeyboardButton(label, url=url)
+
+
+#: The backing tracks offered under a done song, each "every stem but this one", in this
+#: order where the model has the stem (karaoke, drummers, bassists, guitarists, pianists).
+BACKING_TRACKS = ("vocals", "drums", "bass", "guitar", "piano")
+#: Callback data of the mix buttons: make a mix, show the custom chooser, back to the
+#: backing tracks. ``<key>`` is the song's result key, ``<mask>`` the stems kept (bit i: the
+#: model's stem i).
+MIX, CHOOSE, BACK = "mix", "mixc", "mixb"
+MIX_DATA = re.compile(
+    r"(?P<action>mixc?):(?P<key>[0-9a-f]{32}):(?P<mask>[0-9]{1,2})|mixb:(?P<back>[0-9a-f]{32})"
+)
+
+
+def mask_of(sources: tuple[str, ...], kept: tuple[str, ...] | set[str]) -> int:
+    return sum(1 << i for i, stem in enumerate(sources) if stem in kept)
+
+
+def stems_of(sources: tuple[str, ...], mask: int) -> tuple[str, ...]:
+    return tuple(stem for i, stem in enumerate(sources) if mask >> i & 1)
+
+
+def mixable(result: JobResult) -> bool:
+    """A song whose stems can be mixed: a separation (not a mix) of a model we know."""
+    return result.stems_mode != "mix" and len(MODEL_SOURCES.get(result.model, ())) > 1
+
+
+def final_markup(t: Texts, result: JobResult, chat_id: int) -> InlineKeyboardMarkup | None:
+    """The buttons under a done message: the player, then the common backing tracks (the
+    song without one stem) and a custom mix. None when there is nothing to offer."""
+    rows: list[list[InlineKeyboardButton]] = []
+    if player := player_button(t, result, chat_id):
+        rows.append([player])
+    if mixable(result):
+        sources = MODEL_SOURCES[result.model]
+        tracks = [
+            InlineKeyboardButton(
+                "🎚 " + stem_label(t, f"no_{stem}"),
+                callback_data=f"{MIX}:{result.key}:{mask_of(sources, set(sources) - {stem})}",
+            )
+            for stem in BACKING_TRACKS
+            if stem in sources
+        ]
+        rows += [tracks[i : i + 3] for i in range(0, len(tracks), 3)]
+        every = mask_of(sources, sources)
+        custom = t.p_("button", "Custom mix…")
+        rows.append(
+            [InlineKeyboardButton("🎛 " + custom, callback_data=f"{CHOOSE}:{result.key}:{every}")]
+        )
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def chooser_markup(t: Texts, key: str, model: str, mask: int) -> InlineKeyboardMarkup:
+    """The custom mix chooser: a toggle per stem (✅ kept), then make it, or go back."""
+    sources = MODEL_SOURCES[model]
+    toggles = [
+        InlineKeyboardButton(
+            ("✅ " if mask >> i & 1 else "⬜ ") + stem_label(t, stem),
+            callback_data=f"{CHOOSE}:{key}:{mask ^ (1 << i)}",
+        )
+        for i, stem in enumerate(sources)
+    ]
+    rows = [toggles[i : i + 3] for i in range(0, len(toggles), 3)]
+    make = InlineKeyboardButton(
+        "🎧 " + t.p_("button", "Make this mix"), callback_data=f"{MIX}:{key}:{mask}"
+    )
+    back = InlineKeyboardButton("↩ " + t.p_("button", "Back"), callback_data=f"{BACK}:{key}")
+    return InlineKeyboardMarkup([*rows, [make, back]])
 
 
 def mode_markup(t: Texts) -> InlineKeyboardMarkup:

@@ -81,24 +81,6 @@ def switch_label(t: Texts, on: bool) -> str:
     return t.p_("setting", "on") if on else t.p_("setting", "off")
 
 
-def stem_label(t: Texts, name: str) -> str:
-    """A stem's name as the links show it ("no_drums": everything but the drums)."""
-    if name.startswith("no_"):
-        # TRANSLATORS: a stem: the song without one instrument, as in "without drums"
-        return t.p_("stem", "without {stem}", stem=stem_label(t, name.removeprefix("no_")))
-    labels = {
-        "vocals": t.p_("stem", "vocals"),
-        "drums": t.p_("stem", "drums"),
-        "bass": t.p_("stem", "bass"),
-        "other": t.p_("stem", "other"),
-        "guitar": t.p_("stem", "guitar"),
-        "piano": t.p_("stem", "piano"),
-        # TRANSLATORS: a stem: everything but the vocals
-        "instrumental": t.p_("stem", "instrumental"),
-    }
-    return labels.get(name, name)
-
-
 async def texts_of(store: Store, user: User) -> Texts:
     """The texts for a Telegram user: their /settings choice, else their app's language."""
     return user_texts(user.language_code, await store.lang(user.id))

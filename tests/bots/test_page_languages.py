@@ -17,11 +17,11 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import pytest
 
-from bots.page.template import stem_label
 from bots.web import LINK_TEXT, NOT_FOUND
 from shared.config import Settings
 from shared.i18n import ENGLISH, LANGUAGES, NAMES, Texts, texts
 from shared.links import LinkCheck, sign_path
+from shared.stemnames import stem_label
 from shared.storage import LocalStorage
 from tests.bots.test_page import published_site
 

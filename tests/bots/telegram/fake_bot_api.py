@@ -232,6 +232,21 @@ class FakeBotApi:
         shown.versions.append((call.at, text, markup))
         return 200, self._as_message(shown)
 
+    def _m_editMessageReplyMarkup(self, call: Call) -> tuple[int, Any]:
+        key = (int(call.params["chat_id"]), int(call.params["message_id"]))
+        shown = self.shown.get(key)
+        if shown is None:
+            return 400, "Bad Request: message to edit not found"
+        markup = call.params.get("reply_markup")
+        wrong = self._wrong_buttons(markup, shown.chat_id)
+        if wrong:
+            return 400, wrong
+        if markup == shown.markup:
+            return 400, "Bad Request: message is not modified: specified new message content "
+        shown.markup = markup
+        shown.versions.append((call.at, shown.text, markup))
+        return 200, self._as_message(shown)
+
     def _m_sendAudio(self, call: Call) -> tuple[int, Any]:
         chat_id = int(call.params["chat_id"])
         filename, data = call.files["audio"]
@@ -307,6 +322,9 @@ class FakeBotApi:
                         return "Bad Request: BUTTON_URL_INVALID"
                     if chat_id < 0:
                         return "Bad Request: BUTTON_TYPE_INVALID"
+                data = button.get("callback_data")
+                if data is not None and not 1 <= len(str(data).encode()) <= 64:
+                    return "Bad Request: BUTTON_DATA_INVALID"  # 1-64 bytes
                 url = str(button.get("url") or (web_app or {}).get("url") or "")
                 if "url" in button and not url.startswith(("http://", "https://", "tg://")):
                     return "Bad Request: BUTTON_URL_INVALID"

@@ -95,7 +95,15 @@ async def test_song_mode_choice_progress_and_links(
     assert page[0].startswith(service.base_url + "/r/")
     # the player opens from a button: a link button, as the page is not HTTPS
     player = {"text": "▶ Open player", "url": page[0].replace("&amp;", "&")}
-    assert status.markup == {"inline_keyboard": [[player]]}
+    assert (status.markup or {})["inline_keyboard"][0] == [player]
+    # then the backing tracks (the song without one stem) and a custom mix (tests/bots/telegram/
+    # test_mixes.py)
+    assert status.buttons[1:] == [
+        "🎚 without vocals",
+        "🎚 without drums",
+        "🎚 without bass",
+        "🎛 Custom mix…",
+    ]
     assert [name for _, name in links] == ["vocals", "instrumental", "all stems (zip)"]
     async with aiohttp.ClientSession() as http:
         async with http.get(page[0].replace("&amp;", "&")) as resp:
@@ -202,7 +210,7 @@ async def test_group_stem_command_and_a_cached_result(
     assert status.texts[-1].startswith("✅ Done: Riff\nhtdemucs · 4 stems · MP3")
     assert status.texts[1] == "🎵 Riff\n📥 Getting the file from Telegram…"
     # a group: Telegram has no Mini Apps there, the player is a link button
-    [[player]] = (status.markup or {})["inline_keyboard"]
+    [player] = (status.markup or {})["inline_keyboard"][0]
     assert player["text"] == "▶ Open player" and player["url"].startswith(service.base_url + "/r/")
     await api.wait_for(lambda: api.of("sendMediaGroup"), what="the album")
     album = [s.audio[0] for s in api.messages(group["id"]) if s.audio]
@@ -275,7 +283,7 @@ async def test_an_https_page_opens_as_a_mini_app_in_a_private_chat(
             assert page[0].startswith(public + "/r/")
             url = page[0].replace("&amp;", "&")
             player = {"text": "▶ Open player", "web_app": {"url": url}}
-            assert status.markup == {"inline_keyboard": [[player]]}
+            assert (status.markup or {})["inline_keyboard"][0] == [player]
 
             # in a group Telegram has no Mini Apps: the same page, as a link button
             group = group_chat()
@@ -283,7 +291,7 @@ async def test_an_https_page_opens_as_a_mini_app_in_a_private_chat(
             command = api.send(group, ANA, "/stem", reply_to=in_group)
             there = await api.wait_for(lambda: api.reply_to(command), what="the group's status")
             await api.wait_for(lambda: is_final(there), what="the group's final message")
-            [[button]] = (there.markup or {})["inline_keyboard"]
+            [button] = (there.markup or {})["inline_keyboard"][0]
             assert button == {"text": "▶ Open player", "url": url}
         finally:
             for task in bot.runs:
