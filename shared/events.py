@@ -41,9 +41,13 @@ from collections.abc import Iterable
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from shared import keys
 from shared.schemas import ProgressEvent
 
 STREAM_MAXLEN = 10_000
+#: A request's own stream (the CLI's, the page's mix) outlives its last event by this long, so
+#: one whose follower gave up waiting does not stay in Redis for good.
+OWN_STREAM_TTL_S = 3600
 
 
 async def publish(redis: Redis, targets: Iterable[tuple[str, str]], event: ProgressEvent) -> None:
@@ -57,6 +61,8 @@ async def publish(redis: Redis, targets: Iterable[tuple[str, str]], event: Progr
         for stream, request_ids in by_stream.items():
             data = event.model_copy(update={"request_ids": request_ids}).model_dump_json()
             pipe.xadd(stream, {"data": data}, maxlen=STREAM_MAXLEN, approximate=True)
+            if keys.own_events(stream):  # its follower may have given up (a timeout)
+                pipe.expire(stream, OWN_STREAM_TTL_S)
         await pipe.execute()
 
 

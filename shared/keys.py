@@ -171,8 +171,15 @@ METRICS = f"{ROOT}metrics"
 
 
 def events(platform: str) -> str:
-    """A frontend's event stream ("telegram", "discord", "api", "cli:<id>")."""
+    """A frontend's event stream ("telegram", "discord", "api"), or one request's own
+    ("cli:<id>", "page:<id>": its follower deletes it; see :func:`own_events`)."""
     return f"{ROOT}events:{platform}"
+
+
+def own_events(stream: str) -> bool:
+    """Whether ``stream`` is one request's own (followed by one caller, which may give up
+    before the end: it expires) rather than a frontend's (read by a consumer group for good)."""
+    return stream.startswith(f"{ROOT}events:") and ":" in stream.removeprefix(f"{ROOT}events:")
 
 
 def final_parts(platform: str, request_id: str) -> str:

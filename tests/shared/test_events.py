@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from shared import events
+from shared import events, keys
 from shared.schemas import JobState, ProgressEvent
 
 
@@ -52,3 +52,14 @@ async def test_trimmed_pending_entry_is_acknowledged(redis: Redis) -> None:
     assert await restarted.read(block_ms=10) == []
     pending = await redis.xpending("s:bot", "bot")
     assert pending["pending"] == 0
+
+
+async def test_a_requests_own_stream_expires_and_a_frontends_does_not(redis: Redis) -> None:
+    """A follower that gave up (the page's mix after its wait, a CLI killed) leaves no stream
+    behind for good; a frontend's stream, read by its consumer group, never expires."""
+    own, shared = keys.events("page:0123abcd"), keys.events("telegram")
+    await redis.delete(own, shared)
+    await events.publish(redis, [(own, "r1"), (shared, "r2")], event(JobState.DONE))
+    assert 0 < await redis.ttl(own) <= events.OWN_STREAM_TTL_S
+    assert await redis.ttl(shared) == -1
+    await redis.delete(own, shared)
