@@ -1,5 +1,6 @@
-"""The Discord bot: a discord.py client with /stem, the "Split stems" message menu and the
-Cancel button, wired to the shared core and to progress delivery.
+"""The Discord bot: a discord.py client with /stem, the "Split stems" message menu, the
+Cancel button and the mix menu under a done song, wired to the shared core and to progress
+delivery.
 
 :func:`run_discord` logs in, syncs the commands (to one server when
 STEMBOT_DISCORD_SYNC_GUILD_ID is set, else globally) when they changed since the last sync
@@ -28,6 +29,7 @@ from bots.discord import admin, intake, render
 from bots.discord.cancel import CancelButton
 from bots.discord.deps import DiscordDeps
 from bots.discord.language import Translator, p_, texts_of
+from bots.discord.mixes import MixSelect
 from bots.discord.presenter import discord_budget, discord_delivery
 from bots.discord.redact import keep_tokens_out_of_logs
 from bots.discord.settings import DiscordSettings
@@ -159,7 +161,7 @@ class StemBot(discord.AutoShardedClient):
         self._deps = DiscordDeps(
             self.settings, self.ds, self.redis, self.storage, http, self.presenter, self.delivery
         )
-        self.add_dynamic_items(CancelButton, admin.ForgetButton)
+        self.add_dynamic_items(CancelButton, MixSelect, admin.ForgetButton)
         await self.tree.set_translator(Translator())
         await self.delivery.start()
 

@@ -124,17 +124,12 @@ async def _start(
         stems, model = _stems_and_model(choice)
         options = build_options(deps.settings, model=model, stems=stems, fmt=choice.fmt)
     except StembotError as exc:
-        await _private(interaction, exc.message(t))
+        await private_answer(interaction, exc.message(t))
         return
     except Refused as exc:
-        await _private(interaction, exc.text)
+        await private_answer(interaction, exc.text)
         return
-    requester = Requester(
-        "discord",
-        f"discord:{interaction.user.id}",
-        scope=f"discord:guild:{interaction.guild_id}" if interaction.guild_id else None,
-        admin=is_admin(deps, interaction),
-    )
+    requester = requester_of(deps, interaction)
     line = render.options_line(t, options.model, options.stems, options.format.value)
     deferred = False  # before the defer a refusal is only private; after, it replaces the status
     try:
@@ -146,16 +141,16 @@ async def _start(
             status, accepted = await _submit(deps, interaction, song, options, line, ticket, t)
     except StembotError as exc:
         if deferred:
-            await _replace_with_private(interaction, exc.message(t))
+            await replace_with_private(interaction, exc.message(t))
         else:
-            await _private(interaction, exc.message(t))
+            await private_answer(interaction, exc.message(t))
         return
     except Exception:
         if not deferred:
             raise
         error_ = InternalError()
         log.exception("discord: submitting failed, reference %s", error_.reference)
-        await _replace_with_private(interaction, render.something_wrong(t, error_.reference))
+        await replace_with_private(interaction, render.something_wrong(t, error_.reference))
         return
     deps.presenter.remember(accepted.request_id, interaction)
     await deps.delivery.follow(status, accepted.first)
@@ -175,6 +170,25 @@ def _stems_and_model(choice: Choice) -> tuple[StemMode, str | None]:
     return stems, model or choice.model
 
 
+async def status_reply(
+    deps: DiscordDeps, interaction: discord.Interaction, t: Texts, title: str, line: str
+) -> DiscordReply:
+    """Where a request's progress goes: the interaction's answer (sent already), in the
+    requester's language, with what Discord lets the bot attach there."""
+    message = await interaction.original_response()
+    return DiscordReply(
+        channel_id=message.channel.id,
+        message_id=message.id,
+        user_id=interaction.user.id,
+        guild_id=interaction.guild_id,
+        lang=t.lang,
+        title=title,
+        options=line,
+        upload_limit=interaction.filesize_limit,
+        files=deps.ds.discord_attach_files,
+    )
+
+
 async def _submit(
     deps: DiscordDeps,
     interaction: discord.Interaction,
@@ -184,18 +198,7 @@ async def _submit(
     ticket: LimitTicket,
     t: Texts,
 ) -> tuple[Status, Accepted]:
-    message = await interaction.original_response()
-    reply = DiscordReply(
-        channel_id=message.channel.id,
-        message_id=message.id,
-        user_id=interaction.user.id,
-        guild_id=interaction.guild_id,
-        lang=t.lang,
-        title=song.title,
-        options=line,
-        upload_limit=interaction.filesize_limit,
-        files=deps.ds.discord_attach_files,
-    )
+    reply = await status_reply(deps, interaction, t, song.title, line)
     if song.url is not None:
         accepted = await deps.core.submit(ticket, Link(song.url), options, reply)
     else:
@@ -230,15 +233,25 @@ async def cancel(interaction: discord.Interaction, request_id: str) -> None:
     requests = await jobs.load_requests(deps.redis, [request_id])
     status = Status.of(requests[0]) if requests else None
     if status is None:
-        await _private(interaction, t._(render.ALREADY_OVER))
+        await private_answer(interaction, t._(render.ALREADY_OVER))
         return
     if interaction.user.id != status.user_id and not is_admin(deps, interaction):
-        await _private(interaction, t._(render.NOT_YOURS))
+        await private_answer(interaction, t._(render.NOT_YOURS))
         return
     await interaction.response.defer()  # the status message itself shows the outcome
     if not await jobs.cancel_request(deps.redis, requests[0], storage=deps.storage):
         embed = render.refusal(t._(render.ALREADY_OVER))
         await interaction.followup.send(embed=embed, ephemeral=True)
+
+
+def requester_of(deps: DiscordDeps, interaction: discord.Interaction) -> Requester:
+    """Who asks, for the limits: the user, in this server's scope, maybe an admin."""
+    return Requester(
+        "discord",
+        f"discord:{interaction.user.id}",
+        scope=f"discord:guild:{interaction.guild_id}" if interaction.guild_id else None,
+        admin=is_admin(deps, interaction),
+    )
 
 
 def is_admin(deps: DiscordDeps, interaction: discord.Interaction) -> bool:
@@ -250,7 +263,7 @@ def is_admin(deps: DiscordDeps, interaction: discord.Interaction) -> bool:
     return interaction.guild_id is not None and (perms.manage_guild or perms.administrator)
 
 
-async def _private(interaction: discord.Interaction, text: str) -> None:
+async def private_answer(interaction: discord.Interaction, text: str) -> None:
     embed = render.refusal(text)
     if interaction.response.is_done():
         await interaction.followup.send(embed=embed, ephemeral=True)
@@ -258,7 +271,7 @@ async def _private(interaction: discord.Interaction, text: str) -> None:
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 
-async def _replace_with_private(interaction: discord.Interaction, text: str) -> None:
+async def replace_with_private(interaction: discord.Interaction, text: str) -> None:
     """The public status message goes; the reason comes privately."""
     try:
         await interaction.delete_original_response()

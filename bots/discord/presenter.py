@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 
 from bots import delivery
 from bots.delivery import Delivery, Pacer, Parts, stream_of
-from bots.discord.render import cancel_view, final_embed, player_view, progress_embed
+from bots.discord.render import cancel_view, final_embed, final_view, progress_embed
 from bots.discord.settings import DiscordSettings
 from shared.config import Settings
 from shared.errors import SourceGone
@@ -96,7 +96,7 @@ class DiscordPresenter:
         t = texts(status.lang)
         embed = final_embed(t, status.title, event, status.options)
         result = event.result if event.state == JobState.DONE else None
-        view = player_view(t, result) if result is not None else None
+        view = final_view(t, result) if result is not None else None
         files = await self._stem_files(status, result)
         try:
             if files and not await self._edit_with_files(status, embed, view, files):
@@ -166,7 +166,8 @@ class DiscordPresenter:
         files: list[discord.File] | None = None,
     ) -> bool:
         """Show the end on the status message; False when it is gone. A player button Discord
-        refuses (400: a page URL it does not take) is left off: the end matters more."""
+        refuses (400: a page URL it does not take) is left off, with the mix menu: the end
+        matters more."""
         extra: dict[str, Any] = {"attachments": files} if files else {}
         try:
             return await self.edit(status, embed=embed, view=view, **extra)

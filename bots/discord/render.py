@@ -13,9 +13,10 @@ from bots.discord.language import command, menu, option
 from shared import errors
 from shared.i18n import N_, Texts
 from shared.links import with_lang
-from shared.models import CATALOGUE, SIX_STEM_MODEL
+from shared.models import CATALOGUE, MODEL_SOURCES, SIX_STEM_MODEL
 from shared.music import key_label, tempo_label
 from shared.schemas import JobResult, JobState, ProgressEvent, StemMode
+from shared.stemnames import mix_label, stem_label
 
 BAR_WIDTH = 16
 BLURPLE = 0x5865F2
@@ -60,6 +61,9 @@ NOTHING_IN_MESSAGE = N_(
 )
 NOT_YOURS = N_("Only the person who started this job (or a server admin) can cancel it.")
 ALREADY_OVER = N_("This job is already over: there is nothing to cancel.")
+# TRANSLATORS: the menu under a done song's message (up to 150 characters): ticking stems
+# makes a mix of only those, as a backing track to play along with
+MIX_PLACEHOLDER = N_("Make a backing track: choose the stems to keep")
 SOMETHING_WRONG = N_(
     "Something went wrong on our side (reference `{reference}`). Please try again in a minute."
 )
@@ -81,25 +85,6 @@ def nothing_in_message(t: Texts) -> str:
 
 def something_wrong(t: Texts, reference: str) -> str:
     return t._(SOMETHING_WRONG, reference=reference)
-
-
-def stem_name(t: Texts, name: str) -> str:
-    """A stem's name in a link or the options line ("vocals", "no_drums"...)."""
-    names = {
-        "vocals": t.p_("stem", "vocals"),
-        "drums": t.p_("stem", "drums"),
-        "bass": t.p_("stem", "bass"),
-        "other": t.p_("stem", "other"),
-        "guitar": t.p_("stem", "guitar"),
-        "piano": t.p_("stem", "piano"),
-        # TRANSLATORS: the song without its vocals
-        "instrumental": t.p_("stem", "instrumental"),
-        # TRANSLATORS: the song without its drums (a file's name in English)
-        "no_drums": t.p_("stem", "no_drums"),
-        # TRANSLATORS: the song without its bass (a file's name in English)
-        "no_bass": t.p_("stem", "no_bass"),
-    }
-    return names.get(name, name)
 
 
 def bar(percent: float) -> str:
@@ -169,19 +154,23 @@ def final_embed(t: Texts, title: str, event: ProgressEvent, options: str) -> dis
 
 def done_embed(t: Texts, result: JobResult, options: str) -> discord.Embed:
     expires = int(result.expires_at)
-    lines = [t._("✅ Done! Download your stems:")]
+    mix = is_mix(result)
+    # TRANSLATORS: the end of a custom mix (one file of some of a song's stems)
+    lines = [t._("✅ Done! Download your mix:") if mix else t._("✅ Done! Download your stems:")]
     if result.page_url:
         listen = t._("▶ Listen, mix and download")
         lines.append(f"**[{listen}]({with_lang(result.page_url, t.lang)})**")
     for s in result.stems:
-        lines.append(f"**[{stem_name(t, s.name)}]({s.url})** · {t.megabytes(s.size_bytes)}")
-    zipped = t._("All stems (zip)")
-    lines.append(f"**[{zipped}]({result.zip.url})** · {t.megabytes(result.zip.size_bytes)}")
+        lines.append(f"**[{stem_label(t, s.name)}]({s.url})** · {t.megabytes(s.size_bytes)}")
+    if result.zip is not None:  # (a mix is one file: it has none)
+        zipped = t._("All stems (zip)")
+        lines.append(f"**[{zipped}]({result.zip.url})** · {t.megabytes(result.zip.size_bytes)}")
     # TRANSLATORS: {relative} and {moment} are Discord timestamps that each user's Discord
     # shows in their own language: "in 7 days", "December 9, 2026 7:21 AM"
     relative, moment = f"<t:{expires}:R>", f"<t:{expires}:f>"
     expiry = t._("Links expire {relative} ({moment}).", relative=relative, moment=moment)
-    embed = _embed(result.title, GREEN, "\n".join(lines) + "\n\n" + expiry, options)
+    title = mix_title(t, result.title, result.stems[0].name) if mix else result.title
+    embed = _embed(title, GREEN, "\n".join(lines) + "\n\n" + expiry, options)
     analysis = result.analysis
     key = key_label(t, analysis.key) if analysis else None
     tempo = tempo_label(t, analysis.tempo) if analysis else None
@@ -202,8 +191,43 @@ def options_line(t: Texts, model: str, stems: str, fmt: str) -> str:
         label = t._("vocals + instrumental")
     else:
         # TRANSLATORS: one stem and the rest of the song, as in "drums + rest"
-        label = t._("{stem} + rest", stem=stem_name(t, stems))
+        label = t._("{stem} + rest", stem=stem_label(t, stems))
     return f"{model} · {label} · {fmt}"
+
+
+def is_mix(result: JobResult) -> bool:
+    """A custom mix's result (one file of some of a song's stems; shared.mixes)."""
+    return result.stems_mode == "mix" and len(result.stems) == 1
+
+
+def mixable(result: JobResult) -> bool:
+    """A song whose stems can be mixed: a separation (not a mix) of a model we know."""
+    return not is_mix(result) and len(MODEL_SOURCES.get(result.model, ())) > 1
+
+
+def mix_title(t: Texts, title: str, name: str) -> str:
+    """A mix's title: the song's and the mix's (a file name such as ``mix_drums_bass``)."""
+    return f"{title} — {stem_label(t, name)}"
+
+
+def mix_options_line(t: Texts, model: str, kept: tuple[str, ...], fmt: str) -> str:
+    """The footer of a mix: "htdemucs · drums + bass · mp3"."""
+    return f"{model} · {mix_label(t, MODEL_SOURCES[model], kept)} · {fmt}"
+
+
+def mix_select(t: Texts, key: str, model: str) -> discord.ui.Select[discord.ui.View]:
+    """The menu under a done song that makes a mix of the stems ticked; its custom id names
+    the song's result (see bots.discord.mixes). Every stem ticked would be the song itself."""
+    sources = MODEL_SOURCES[model]
+    return discord.ui.Select(
+        custom_id=f"stembot:mix:{key}",
+        placeholder=t._(MIX_PLACEHOLDER)[:150],
+        min_values=1,
+        max_values=len(sources) - 1,
+        options=[
+            discord.SelectOption(label=stem_label(t, name)[:100], value=name) for name in sources
+        ],
+    )
 
 
 def cancel_button(t: Texts, request_id: str) -> discord.ui.Button[discord.ui.View]:
@@ -235,6 +259,15 @@ def player_view(t: Texts, result: JobResult) -> discord.ui.View | None:
     )
     view.add_item(button)
     return view
+
+
+def final_view(t: Texts, result: JobResult) -> discord.ui.View | None:
+    """What goes under a done message: the player's button, and under a song (not a mix)
+    the menu to make a mix of its stems. None when there is neither."""
+    view = player_view(t, result) or discord.ui.View(timeout=None)
+    if mixable(result):
+        view.add_item(mix_select(t, result.key, result.model))
+    return view if view.children else None
 
 
 def refusal(text: str) -> discord.Embed:

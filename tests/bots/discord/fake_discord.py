@@ -258,6 +258,10 @@ class FakeDiscord:
     def button(self, custom_id: str) -> dict[str, Any]:
         return {"custom_id": custom_id, "component_type": 2}
 
+    def select(self, custom_id: str, values: list[str]) -> dict[str, Any]:
+        """A choice in a select menu (a string select)."""
+        return {"custom_id": custom_id, "component_type": 3, "values": values}
+
     # --- the API -----------------------------------------------------------------------
 
     def _message(
@@ -336,9 +340,18 @@ class FakeDiscord:
 
     def _wrong_components(self, body: dict[str, Any]) -> str | None:
         """What Discord says of a button it does not take: a link button (style 5) has an
-        http(s) URL and no custom id; any other has a custom id."""
+        http(s) URL and no custom id; any other has a custom id. A select menu has a custom id,
+        1 to 25 options and 0 <= min_values <= max_values <= its options."""
         for row in body.get("components") or []:
             for item in row.get("components", []):
+                if item.get("type") == 3:
+                    options = item.get("options") or []
+                    low, high = item.get("min_values", 1), item.get("max_values", 1)
+                    if not item.get("custom_id") or not 1 <= len(options) <= 25:
+                        return "A select menu needs a custom id and 1 to 25 options"
+                    if not 0 <= low <= high <= len(options):
+                        return "Invalid min_values or max_values"
+                    continue
                 if item.get("type") != 2:
                     continue
                 if item.get("style") != 5:

@@ -88,7 +88,13 @@ async def test_a_german_user_gets_german_refusals_progress_end_and_limits(
     assert shown[0] == tr(de, "📥 Fetching your file…")
     queued = (tr(de, "⏳ Queued: you are next"), tr(de, "⏳ Waiting in the queue"))
     assert any(s.startswith(queued) for s in shown), shown
-    labels = {c["label"] for e in edits for r in e.get("components", []) for c in r["components"]}
+    labels = {
+        c["label"]
+        for e in edits
+        for r in e.get("components", [])
+        for c in r["components"]
+        if c["type"] == 2
+    }
     assert labels == {trp(de, "button", "Cancel"), trp(de, "button", "Open player")}
     embed = status["embeds"][0]
     assert embed["footer"]["text"] == f"htdemucs · {tr(de, 'all stems')} · mp3"

@@ -25,13 +25,23 @@ def description(message: dict[str, Any] | None) -> str:
 def buttons(message: dict[str, Any]) -> list[str]:
     """The custom ids of a message's buttons (link buttons have none)."""
     rows = message.get("components") or []
-    return [c["custom_id"] for row in rows for c in row["components"] if "custom_id" in c]
+    return [
+        c["custom_id"]
+        for row in rows
+        for c in row["components"]
+        if c["type"] == 2 and "custom_id" in c
+    ]
 
 
 def link_buttons(message: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, URL) of a message's link buttons."""
     rows = message.get("components") or []
-    return [(c["label"], c["url"]) for row in rows for c in row["components"] if c["style"] == 5]
+    return [
+        (c["label"], c["url"])
+        for row in rows
+        for c in row["components"]
+        if c["type"] == 2 and c["style"] == 5
+    ]
 
 
 def is_over(message: dict[str, Any] | None) -> bool:
