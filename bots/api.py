@@ -98,7 +98,7 @@ def _links(result: JobResult, reader: Reader) -> dict[str, Any]:
         "expires_at": datetime.fromtimestamp(result.expires_at, UTC).isoformat(),
         "expires_in_s": max(0, int(result.expires_at - time.time())),
         "stems": [link(s) for s in result.stems],
-        "zip": link(result.zip),
+        "zip": None if result.zip is None else link(result.zip),
     }
 
 
@@ -296,6 +296,7 @@ class Api:
                 body.stems,
                 body.format,
                 ApiReply(owner=owner),
+                volumes=body.volumes,
             )
         except (MixNotReady, NoStemsToMix) as exc:
             raise ApiError(409, exc.code, cause=exc) from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import get_args
+from typing import Any, get_args
 
 from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -123,7 +123,8 @@ async def _read_form(request: web.Request, limit: int) -> Body:
     return Body(fields)
 
 
-async def _read_json(request: web.Request) -> Body:
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """A JSON body that must be an object (the API's JSON requests), or its refusal."""
     try:
         body = await request.json()
     except ValueError as exc:
@@ -132,6 +133,11 @@ async def _read_json(request: web.Request) -> Body:
         raise MalformedRequest(detail=str(exc)) from None
     if not isinstance(body, dict):
         raise InvalidOption(N_("The body must be a JSON object."))
+    return body
+
+
+async def _read_json(request: web.Request) -> Body:
+    body = await read_json_object(request)
     if "file" in body:
         raise InvalidOption(N_("Upload files as multipart/form-data; JSON takes only a url."))
     unknown = sorted(set(body) - {*OPTION_FIELDS, "url"})

@@ -80,7 +80,8 @@ def result_lines(
         lines.append(f"{page}: {result.page_url}")
     lines += [f"{name}: {path}" for name, path in written.items()]
     lines.append(f"Download links (valid {valid_h:g} h{note}):")
-    lines += [f"  {stem.name}: {stem.url}" for stem in [*result.stems, result.zip]]
+    everything = [result.zip] if result.zip is not None else []  # (a mix has no zip)
+    lines += [f"  {stem.name}: {stem.url}" for stem in [*result.stems, *everything]]
     music = music_line(ENGLISH, result.analysis)  # (the operator's terminal is in English)
     if music:
         lines.append(f"Key and tempo: {music}")

@@ -21,7 +21,7 @@ mixes' own limit and queued as a render in one call, answered like ``submit``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -222,18 +222,20 @@ class Core:
         fmt: AudioFormat | str | None,
         reply: ReplyTarget,
         *,
+        volumes: Mapping[str, float] | None = None,
         user_id: str | None = None,
         reply_to: str | None = None,
     ) -> Accepted:
         """A custom mix of a finished ``song`` (shared.mixes): ``stems`` summed into one file
-        in ``fmt`` (default: the song's), rendered from its kept master in seconds.
+        in ``fmt`` (default: the song's), each at its ``volumes`` (percent, default 100; 0
+        leaves it out), rendered from its kept master in seconds.
 
         Raises InvalidOption (the stems or format), MixNotReady, NoStemsToMix, MixExpired
         (the song), LimitReached (shared.mixes.admit: bans, the hour's mixes), all before
         anything is counted or queued. ``requester`` None is for frontends outside the
         limits (the CLI, tests); then ``user_id`` says who asks.
         """
-        options = mixes.options(song.options, stems, fmt)
+        options = mixes.options(song.options, stems, fmt, volumes)
         await mixes.check_song(self.redis, song)
         user = requester.user_id if requester is not None else user_id
         if user is None:

@@ -6,9 +6,12 @@ so the same mix asked for again is answered from the cache, and its separation k
 song's, so it is made from the song's kept master (shared.masters) by a render on the
 download queue (worker.mixdown), never by Demucs: it answers in seconds.
 
-What a mix may be: at least one stem of the song's model, not all of them (every stem summed
-is the song itself, which the user already has: asking for it is a mistake, most likely a
-"select all", and it would cost a render and a file for nothing).
+What a mix may be: at least one stem of the song's model, not all of them at full volume
+(every stem summed is the song itself, which the user already has: asking for it is a
+mistake, most likely a "select all", and it would cost a render and a file for nothing).
+Each stem may have a volume (``JobOptions.mix_gains``, percent, 0..200, default 100: the
+results page's mixer sends its faders): a stem at 0 is left out, and the gains are part of
+the mix's delivery key (a mix without gains keeps the key it had before gains existed).
 
 Limits (:func:`admit`): a mix costs seconds of ffmpeg, not a separation, so it does not count
 against the songs a user may start per hour, their songs in progress or their minutes of
@@ -21,7 +24,7 @@ songs' limits. A mix admitted and then refused (the song expired meanwhile) is r
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
@@ -33,7 +36,16 @@ from shared.gate import LimitReached
 from shared.i18n import N_
 from shared.lua import LuaScript
 from shared.models import MODEL_SOURCES
-from shared.schemas import AudioFormat, JobOptions, JobRequest, JobResult, JobState, mix_name
+from shared.schemas import (
+    MAX_GAIN,
+    UNITY_GAIN,
+    AudioFormat,
+    JobOptions,
+    JobRequest,
+    JobResult,
+    JobState,
+    mix_name,
+)
 
 EMPTY = N_("Choose at least one stem to mix.")
 EVERY_STEM = N_(
@@ -42,6 +54,19 @@ EVERY_STEM = N_(
 )
 UNKNOWN_STEM = N_("The model {model} has no {stem} stem. Choose one of: {stems}.")
 UNKNOWN_FORMAT = N_("Unknown format {format}. Choose one of: {choices}.")
+# TRANSLATORS: {stem} is a stem's name in quotes ('drums'); a mix's volumes are per stem
+NOT_IN_MIX = N_(
+    "The stem {stem} has a volume but is not in the mix: add it to the stems, or leave its "
+    "volume out."
+)
+# TRANSLATORS: {stem} is a stem's name in quotes ('drums'), {volume} the number sent
+VOLUME_RANGE = N_("The volume of {stem} must be from 0 to {max} (percent), not {volume}.")
+VOLUMES_FIELD = N_(
+    "The field {field} must be an object of stem names and volumes in percent, such as {example}."
+)
+VOLUMES_EXAMPLE = '{"drums": 50, "bass": 100}'
+#: More names than any model has stems: a longer list is not a mix request.
+MAX_STEMS = 16
 #: What a mix is named on the command line for "every stem but this one" (``no_drums``).
 WITHOUT = "no_"
 
@@ -49,18 +74,57 @@ WITHOUT = "no_"
 def check_stems(model: str, stems: Sequence[str]) -> tuple[str, ...]:
     """The stems of a mix in the model's order (each named once), or InvalidOption: none,
     one the model does not have, or every stem."""
+    return check_mix(model, stems, None)[0]
+
+
+def check_mix(
+    model: str, stems: Sequence[str], volumes: Mapping[str, float] | None
+) -> tuple[tuple[str, ...], tuple[int, ...] | None]:
+    """The stems of a mix in the model's order (each named once) and their gains in percent
+    (None: all 100), or InvalidOption: none, one the model does not have, a volume out of
+    range or for a stem not in the mix, or every stem at 100 % (the song itself). A stem at
+    0 % is left out; every stem is a mix when some are louder or softer."""
     sources = MODEL_SOURCES[model]
     wanted = {s.strip().lower() for s in stems}
-    if not wanted:
-        raise InvalidOption(EMPTY)
-    unknown = sorted(wanted - set(sources))
+    levels = {name.strip().lower(): level for name, level in (volumes or {}).items()}
+    unknown = sorted((wanted | set(levels)) - set(sources))
     if unknown:
         raise InvalidOption(
             UNKNOWN_STEM, model=model, stem=repr(unknown[0]), stems=", ".join(sources)
         )
-    if wanted == set(sources):
+    outside = sorted(set(levels) - wanted)
+    if outside:
+        raise InvalidOption(NOT_IN_MIX, stem=repr(outside[0]))
+    gains: dict[str, int] = {}
+    for name in sorted(levels):
+        level = levels[name]
+        if not 0 <= level <= MAX_GAIN:  # NaN too
+            raise InvalidOption(VOLUME_RANGE, stem=repr(name), volume=f"{level:g}", max=MAX_GAIN)
+        gains[name] = round(level)
+    chosen = tuple(s for s in sources if s in wanted and gains.get(s, UNITY_GAIN) > 0)
+    if not chosen:
+        raise InvalidOption(EMPTY)
+    levels_of = tuple(gains.get(s, UNITY_GAIN) for s in chosen)
+    unity = all(g == UNITY_GAIN for g in levels_of)
+    if unity and set(chosen) == set(sources):
         raise InvalidOption(EVERY_STEM)
-    return tuple(s for s in sources if s in wanted)
+    return chosen, None if unity else levels_of
+
+
+def parse_volumes(value: object) -> dict[str, float]:
+    """The ``volumes`` of a mix request as sent (JSON): an object of stem names and numbers
+    (percent); InvalidOption when it is not one. What the names and numbers may be is
+    :func:`check_mix`'s to say."""
+    if (
+        not isinstance(value, dict)
+        or len(value) > MAX_STEMS
+        or not all(
+            isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)
+            for k, v in value.items()
+        )
+    ):
+        raise InvalidOption(VOLUMES_FIELD, field="'volumes'", example=VOLUMES_EXAMPLE)
+    return {k: float(v) for k, v in value.items()}
 
 
 def parse(model: str, text: str) -> tuple[str, ...]:
@@ -74,10 +138,16 @@ def parse(model: str, text: str) -> tuple[str, ...]:
     return check_stems(model, [s for s in text.split(",") if s.strip()])
 
 
-def options(song: JobOptions, stems: Sequence[str], fmt: AudioFormat | str | None) -> JobOptions:
+def options(
+    song: JobOptions,
+    stems: Sequence[str],
+    fmt: AudioFormat | str | None,
+    volumes: Mapping[str, float] | None = None,
+) -> JobOptions:
     """The options of a mix of a song separated with ``song``: the same separation, the
-    chosen stems, the format asked for (default: the song's)."""
-    chosen = check_stems(song.model, stems)
+    chosen stems at their volumes (percent, default 100; :func:`check_mix`), the format
+    asked for (default: the song's)."""
+    chosen, gains = check_mix(song.model, stems, volumes)
     if fmt is None:
         fmt = song.format
     elif fmt not in {f.value for f in AudioFormat}:
@@ -86,7 +156,8 @@ def options(song: JobOptions, stems: Sequence[str], fmt: AudioFormat | str | Non
             format=repr(fmt),
             choices=", ".join(f.value for f in AudioFormat),
         )
-    return song.model_copy(update={"stems": "all", "format": AudioFormat(fmt), "mix": chosen})
+    update = {"stems": "all", "format": AudioFormat(fmt), "mix": chosen, "mix_gains": gains}
+    return JobOptions.model_validate(song.model_dump() | update)
 
 
 def name(opts: JobOptions) -> str:
@@ -123,6 +194,19 @@ async def check_song(redis: Redis, song: JobRequest) -> JobResult:
     if await masters.find(redis, song.separation_key) is None:
         raise MixExpired()  # no master was kept (or it was found damaged): nothing to mix from
     return result
+
+
+async def song_of(redis: Redis, key: str) -> tuple[JobRequest, JobResult]:
+    """The song whose result is ``key`` (a chat's final message, a results page) and that
+    result, when its stems can be mixed; else why not (MixExpired, MixNotReady,
+    NoStemsToMix; ServiceUnavailable when Redis does not answer)."""
+    try:
+        song = await find_song(redis, None, key)
+        if song is None:
+            raise MixExpired()
+        return song, await check_song(redis, song)
+    except jobs.REDIS_DOWN as exc:
+        raise ServiceUnavailable() from exc
 
 
 # The bans, then the hour's mixes of the user (exempt users skip the count).

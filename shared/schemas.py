@@ -42,6 +42,9 @@ class AudioFormat(StrEnum):
     WAV = "wav"
 
 
+#: A mix's gains in percent (JobOptions.mix_gains): a stem at 0 is left out of the mix.
+MIN_GAIN, UNITY_GAIN, MAX_GAIN = 1, 100, 200
+
 #: "all" = every stem of the model; a stem name = that stem plus the rest mixed (karaoke).
 StemMode = Literal["all", "vocals", "drums", "bass", "other", "guitar", "piano"]
 
@@ -60,8 +63,19 @@ class JobOptions(BaseModel):
     #: A custom mix (shared.mixes): these stems of the model, in its order, summed into one
     #: file; None: the stems themselves (``stems`` says which).
     mix: tuple[str, ...] | None = None
+    #: A custom mix's volumes: per stem of ``mix`` (aligned with it), its gain in percent
+    #: (1..200); None: every stem at 100 (a mix whose gains are all 100 is stored so, so that
+    #: the same mix has one key).
+    mix_gains: tuple[int, ...] | None = None
 
     def model_post_init(self, _context: Any) -> None:
+        if self.mix_gains is not None:
+            if self.mix is None or len(self.mix_gains) != len(self.mix):
+                raise ValueError("mix_gains must be aligned with mix")
+            if not all(MIN_GAIN <= g <= MAX_GAIN for g in self.mix_gains):
+                raise ValueError(f"mix_gains must be from {MIN_GAIN} to {MAX_GAIN}")
+            if all(g == UNITY_GAIN for g in self.mix_gains):
+                object.__setattr__(self, "mix_gains", None)
         if self.model not in MODELS:
             raise InvalidOption(
                 N_("Unknown model {model}. Choose one of: {models}."),
@@ -115,7 +129,7 @@ class Source(BaseModel):
 
 
 #: The options that only change what is made from the stems, not Demucs' output.
-DELIVERY_OPTIONS = frozenset({"format", "stems", "mix"})
+DELIVERY_OPTIONS = frozenset({"format", "stems", "mix", "mix_gains"})
 
 
 def separation_key(source: Source, options: JobOptions) -> str:
@@ -129,9 +143,14 @@ def separation_key(source: Source, options: JobOptions) -> str:
 def delivery_key(source: Source, options: JobOptions) -> str:
     """Hash of the source identity and every option: the key of a job, its result and its
     files (what :func:`separation_key` holds, plus the format and stems mode, and a custom
-    mix's stems: the keys of jobs without one are what they were before mixes existed)."""
-    plain = options.mix is None
-    options_json = options.model_dump(mode="json", exclude={"mix"} if plain else None)
+    mix's stems and gains: the keys of jobs without one are what they were before mixes
+    existed, and those of mixes without gains what they were before gains existed)."""
+    exclude: set[str] | None = None
+    if options.mix is None:
+        exclude = {"mix", "mix_gains"}
+    elif options.mix_gains is None:
+        exclude = {"mix_gains"}
+    options_json = options.model_dump(mode="json", exclude=exclude)
     return _hash({"source": [source.kind, source.identity], "options": options_json})
 
 
@@ -281,7 +300,9 @@ class JobResult(BaseModel):
     format: AudioFormat
     duration_s: float
     stems: list[StemFile]
-    zip: StemFile
+    #: Every stem in one file; None for a custom mix (one file: a zip of it would only
+    #: double what it keeps).
+    zip: StemFile | None = None
     created_at: float
     expires_at: float
     #: The signed link to the results page (listen, mix, download); None in old results.

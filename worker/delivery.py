@@ -47,9 +47,12 @@ async def deliver(
     workdir: Path,
     samplerate: int,
     title: str,
-) -> tuple[list[StemFile], float]:
-    """Encode the stems in the job's format (with their waveform peaks), zip and publish
-    them; the published files (the zip last) and their expiry."""
+    *,
+    zipped: bool = True,
+) -> tuple[list[StemFile], StemFile | None, float]:
+    """Encode the stems in the job's format (with their waveform peaks), zip them (unless
+    not ``zipped``: a mix is one file) and publish them; the published stems, the zip and
+    their expiry."""
     await run.report(JobState.ENCODING)
     fmt = spec.options.format
     out = workdir / "out"
@@ -57,21 +60,22 @@ async def deliver(
     files = await run.in_thread(audio.encode_stems, stems, out, fmt, samplerate)
     # the results page draws these; it never decodes a stem itself
     stem_peaks = await peaks.peaks_by_file(files.values())
-    zip_title = safe_title(title)
-    zip_path = await run.in_thread(
-        audio.make_zip,
-        {f"{zip_title} - {n}.{fmt.value}": p for n, p in files.items()},
-        out / "stems.zip",
-    )
+    to_publish = list(files.items())
+    if zipped:
+        zip_title = safe_title(title)
+        zip_path = await run.in_thread(
+            audio.make_zip,
+            {f"{zip_title} - {n}.{fmt.value}": p for n, p in files.items()},
+            out / "stems.zip",
+        )
+        to_publish.append(("all", zip_path))
     expires_at = time.time() + run.deps.settings.storage.link_ttl_s
     published = await run.deps.storage.publish_job(
-        run.key,
-        [*files.items(), ("all", zip_path)],
-        title=title,
-        expires_at=expires_at,
-        peaks=stem_peaks,
+        run.key, to_publish, title=title, expires_at=expires_at, peaks=stem_peaks
     )
-    return published, expires_at
+    if zipped:
+        return published[:-1], published[-1], expires_at
+    return published, None, expires_at
 
 
 async def render(run: JobRun, spec: JobRequest, kept: Master, workdir: Path) -> JobResult | None:
@@ -97,10 +101,10 @@ async def render(run: JobRun, spec: JobRequest, kept: Master, workdir: Path) -> 
     stems = await run.in_thread(mix_staged, stems, spec.options.stems)
     # an upload's title is its own file name; a link's is the video's, which the download found
     title = kept.result.title if spec.source.kind == "youtube" else spec.source.title
-    published, expires_at = await deliver(run, spec, stems, workdir, kept.samplerate, title)
+    published, zipped, expires_at = await deliver(run, spec, stems, workdir, kept.samplerate, title)
     await metrics.add(redis, {"stembot_renders_total": 1.0})
     log.info("job %s: made from its master in %.1fs", run.key, time.monotonic() - started)
-    return made_from(run, kept, spec, title, spec.options.stems, published, expires_at)
+    return made_from(run, kept, spec, title, spec.options.stems, (published, zipped), expires_at)
 
 
 def made_from(
@@ -109,7 +113,7 @@ def made_from(
     spec: JobRequest,
     title: str,
     stems_mode: str,
-    published: list[StemFile],
+    published: tuple[list[StemFile], StemFile | None],
     expires_at: float,
 ) -> JobResult:
     """The result of a job made from a kept master: the separation's (length, key and
@@ -121,8 +125,8 @@ def made_from(
             "title": title,
             "stems_mode": stems_mode,
             "format": spec.options.format,
-            "stems": published[:-1],
-            "zip": published[-1],
+            "stems": published[0],
+            "zip": published[1],
             "created_at": time.time(),
             "expires_at": expires_at,
             "page_url": links.page_url(

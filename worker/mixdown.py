@@ -2,9 +2,10 @@
 
 It runs as the render stage of its job (worker.render), on the download queue, without the
 model: only the chosen stems are fetched and decoded from the master, summed block by block
-into one staged stem (which tracks its peak), and delivered like any stems (worker.delivery):
-the same encoders, and the same clipping care, demucs' rescale: a sum that goes past full
-scale is scaled down as a whole (by 1.01 times its peak) rather than clipped. A master found
+(each at its volume, ``JobOptions.mix_gains``) into one staged stem (which tracks its peak),
+and delivered like any stems (worker.delivery): the same encoders, and the same clipping
+care, demucs' rescale: a sum that goes past full scale is scaled down as a whole (by 1.01
+times its peak) rather than clipped. A master found
 gone or damaged fails the mix (MixExpired): a mix never runs a separation.
 """
 
@@ -22,7 +23,7 @@ import torch
 
 from shared import masters, metrics, mixes
 from shared.errors import MixExpired
-from shared.schemas import JobRequest, JobResult, JobState
+from shared.schemas import UNITY_GAIN, JobRequest, JobResult, JobState
 from worker import delivery, master
 from worker.master import MasterGone
 from worker.staging import StagedStem
@@ -33,16 +34,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def sum_stems(stems: Mapping[str, StagedStem], target: Path) -> StagedStem:
+def sum_stems(
+    stems: Mapping[str, StagedStem], target: Path, gains: Mapping[str, float] | None = None
+) -> StagedStem:
     """The stems summed sample by sample into ``target`` (a staged stem: it knows its peak,
-    which the encoder's rescale needs); the stems' files are removed as they are used."""
+    which the encoder's rescale needs), each times its gain in ``gains`` (a factor; 1 where
+    none is given); the stems' files are removed as they are used."""
     target.parent.mkdir(parents=True, exist_ok=True)
     parts = list(stems.values())
+    factors = [float((gains or {}).get(name, 1.0)) for name in stems]
     total = StagedStem(target, parts[0].channels)
     for blocks in zip(*(s.frames() for s in parts), strict=True):
         block = torch.zeros_like(blocks[0])
-        for part in blocks:
-            block += part
+        for part, factor in zip(blocks, factors, strict=True):
+            if factor == 1.0:
+                block += part
+            else:
+                block.add_(part, alpha=factor)
         total.append(block.t())
     for part in parts:
         part.path.unlink(missing_ok=True)
@@ -76,11 +84,14 @@ async def render(run: JobRun, spec: JobRequest, workdir: Path) -> JobResult:
         raise MixExpired() from None
     run.rendered = True
     name = mixes.name(spec.options)
-    mixed = await run.in_thread(sum_stems, stems, workdir / "mix" / f"{name}.f32")
+    levels = spec.options.mix_gains or (UNITY_GAIN,) * len(chosen)
+    gains = {stem: level / UNITY_GAIN for stem, level in zip(chosen, levels, strict=True)}
+    mixed = await run.in_thread(sum_stems, stems, workdir / "mix" / f"{name}.f32", gains)
     title = kept.result.title if spec.source.kind == "youtube" else spec.source.title
-    published, expires_at = await delivery.deliver(
-        run, spec, {name: mixed}, workdir, kept.samplerate, title
+    # one file: no zip (it would only double what the mix keeps)
+    published, _, expires_at = await delivery.deliver(
+        run, spec, {name: mixed}, workdir, kept.samplerate, title, zipped=False
     )
     await metrics.add(redis, {"stembot_renders_total": 1.0})
     log.info("job %s: mix %s made in %.1fs", run.key, name, time.monotonic() - started)
-    return delivery.made_from(run, kept, spec, title, "mix", published, expires_at)
+    return delivery.made_from(run, kept, spec, title, "mix", (published, None), expires_at)

@@ -380,7 +380,7 @@ class JobRun:
         frames = next(iter(stems.values())).length
         master_files = await delivery.write_master(self, stems, workdir, model.samplerate)
         stems = await self.in_thread(mix_staged, stems, options.stems)
-        published, expires_at = await delivery.deliver(
+        published, zipped, expires_at = await delivery.deliver(
             self, spec, stems, workdir, model.samplerate, source.title
         )
         del stems
@@ -391,8 +391,8 @@ class JobRun:
             stems_mode=options.stems,
             format=options.format,
             duration_s=info.duration_s,
-            stems=published[:-1],
-            zip=published[-1],
+            stems=published,
+            zip=zipped,
             created_at=time.time(),
             expires_at=expires_at,
             page_url=links.page_url(

@@ -1,4 +1,5 @@
-"""The results page's routes: ``/r/<job key>``, its ``data.json``, and the static files.
+"""The results page's routes: ``/r/<job key>``, its ``data.json``, its ``mix`` (the mixer's
+state as one file: bots.page.mix), and the static files.
 
 ``/r/<job key>?exp=...&sig=...`` is signed like the downloads (shared.links, the path
 ``/r/<job key>``), and the same ``exp``/``sig`` open ``/r/<job key>/data.json``: title, options,
@@ -17,14 +18,18 @@ import time
 from importlib import resources
 
 from aiohttp import web
+from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
+from bots.page import mix as page_mix
 from bots.page.language import language_headers, request_texts
 from bots.page.load import load_job, load_peaks
 from bots.page.practice import SHIFTER_FILES
 from bots.page.template import link_error, render_error, render_page
 from bots.page.urls import page_path
 from shared.config import Settings
+from shared.core import Core
+from shared.errors import ServiceUnavailable
 from shared.i18n import Texts
 from shared.links import PAGE_PREFIX, LinkCheck, sign_path, verify, with_lang
 from shared.storage import Storage
@@ -52,13 +57,17 @@ PAGE_HEADERS = {
 
 
 class PageState:
-    """What the page's handlers share: settings, storage, Redis (optional), static files."""
+    """What the page's handlers share: settings, storage, Redis (optional), static files,
+    and the core when Redis can queue (its mixes: bots.page.mix)."""
 
     def __init__(self, settings: Settings, storage: Storage, redis: Redis | None) -> None:
         self.settings = settings
         self.storage = storage
         self.redis = redis
         self.static = {name: _load_static(name) for name in STATIC_FILES}
+        self.core = Core(redis, storage, settings) if isinstance(redis, ArqRedis) else None
+        #: how long a mix is waited for before the page is told to try again
+        self.mix_wait_s = page_mix.WAIT_S
 
     def static_url(self, name: str) -> str:
         return f"/static/{name}?v={hashlib.sha256(self.static[name]).hexdigest()[:12]}"
@@ -118,6 +127,7 @@ async def results_page(request: web.Request) -> web.Response:
     if job is None:
         return error_page(state, None, t)
     query = sign_path(state.storage.signing_key, page_path(key), int(request.query["exp"]))
+    mixable = state.core is not None and job.stems_mode not in (None, "mix")
     page = render_page(
         job,
         t,
@@ -125,6 +135,7 @@ async def results_page(request: web.Request) -> web.Response:
         data_url=with_lang(f"{page_path(key)}/data.json?{query}", t.lang),
         now=time.time(),
         static_url=state.static_url,
+        mix_url=with_lang(f"{page_path(key)}/mix?{query}", t.lang) if mixable else None,
     )
     return web.Response(
         text=page,
@@ -174,6 +185,27 @@ async def results_data(request: web.Request) -> web.Response:
     )
 
 
+async def results_mix(request: web.Request) -> web.Response:
+    """The mixer's state made into one file (bots.page.mix): its link as JSON for page.js,
+    or the refusal in the page's language."""
+    state = request.app[PAGE_STATE]
+    t = request_texts(request)
+    key, check = _check(request, state)
+    if check is not LinkCheck.OK:
+        return error_data(state, check, t)
+    headers = {**PAGE_HEADERS, **language_headers(t), "Cache-Control": "no-store"}
+    try:
+        if state.core is None:
+            raise page_mix.refusal(ServiceUnavailable(), t)
+        body = await page_mix.read_body(request, t)
+        result = await page_mix.make_mix(state.core, key, body, t, timeout_s=state.mix_wait_s)
+    except page_mix.MixRefused as refused:
+        return web.json_response(
+            {"error": refused.text}, status=refused.status, headers={**headers, **refused.headers}
+        )
+    return web.json_response(page_mix.answer(result, state.storage.signing_key, t), headers=headers)
+
+
 async def static_file(request: web.Request) -> web.Response:
     """page.js, player.js, page.css and the vendored shifter, cached for good (their URLs
     carry a version)."""
@@ -204,13 +236,16 @@ def add_page_routes(
     storage: Storage,
     redis: Redis | None = None,
 ) -> None:
-    """``GET /r/{job_key}`` (the page), ``/r/{job_key}/data.json`` and ``/static/{name}``
-    (``name`` one of :data:`STATIC_FILES`).
+    """``GET /r/{job_key}`` (the page), ``/r/{job_key}/data.json``, ``POST
+    /r/{job_key}/mix`` (bots.page.mix) and ``/static/{name}`` (``name`` one of
+    :data:`STATIC_FILES`).
 
     ``redis`` (optional) supplies the model and options from the job's result; without it
-    the page shows what the job folder knows (title, expiry, files).
+    the page shows what the job folder knows (title, expiry, files), and makes no mixes
+    (nor with a Redis client that cannot queue: an ArqRedis is needed).
     """
     app[PAGE_STATE] = PageState(settings, storage, redis)
     app.router.add_get(PAGE_PREFIX + "/{job_key}", results_page)
     app.router.add_get(PAGE_PREFIX + "/{job_key}/data.json", results_data)
+    app.router.add_post(PAGE_PREFIX + "/{job_key}/mix", results_mix)
     app.router.add_get("/static/{name:.+}", static_file)

@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 from functools import cache
 
 from bots.page.load import PageJob
+from bots.page.mix_button import mix_controls, mix_texts
 from bots.page.practice import practice_panel, practice_texts
 from shared import formatting
 from shared.i18n import LANGUAGES, NAMES, Texts, texts
 from shared.links import LinkCheck, with_lang
 from shared.music import key_label, tempo_label
+from shared.stemnames import stem_label
 
 FORMAT_LABEL = {"mp3": "MP3", "flac": "FLAC", "wav": "WAV"}
 esc = html.escape
@@ -28,31 +30,6 @@ esc = html.escape
 def markup(template: str, **values: str) -> str:
     """A catalogue text as HTML: the text escaped, then ``values`` (HTML already) filled in."""
     return esc(template).format(**values)
-
-
-@cache
-def stem_labels(t: Texts) -> dict[str, str]:
-    """Each stem's name as people read it (the files keep the English names)."""
-    return {
-        # TRANSLATORS: stem names, shown as headings on the results page (vocals, drums...);
-        # "no drums" is the song without its drums
-        "vocals": t.p_("stem", "vocals"),
-        "drums": t.p_("stem", "drums"),
-        "bass": t.p_("stem", "bass"),
-        "other": t.p_("stem", "other"),
-        "guitar": t.p_("stem", "guitar"),
-        "piano": t.p_("stem", "piano"),
-        "instrumental": t.p_("stem", "instrumental"),
-        "no_drums": t.p_("stem", "no drums"),
-        "no_bass": t.p_("stem", "no bass"),
-        "no_other": t.p_("stem", "no other"),
-        "no_guitar": t.p_("stem", "no guitar"),
-        "no_piano": t.p_("stem", "no piano"),
-    }
-
-
-def stem_label(t: Texts, name: str) -> str:
-    return stem_labels(t).get(name, name.replace("_", " "))
 
 
 @cache
@@ -67,6 +44,7 @@ def script_texts(t: Texts) -> dict[str, str]:
         "load_failed": t._("Could not load the stems ({error})."),
         # TRANSLATORS: {error} is a technical detail such as "HTTP 404"
         "no_waveforms": t._("Waveforms unavailable ({error})."),
+        **mix_texts(t),
         **practice_texts(t),
     }
 
@@ -153,11 +131,13 @@ def render_page(
     data_url: str,
     now: float,
     static_url: Callable[[str], str],
+    mix_url: str | None = None,
 ) -> str:
     """The page in ``t``'s language: a player, a waveform canvas and a download per stem, plus
     the zip and the language switcher (links to ``page_link``, the signed page, in each
     language); works without JavaScript. ``static_url`` names a static file (with its
-    version)."""
+    version). With ``mix_url`` (where page.js posts the mixer's state: bots.page.mix), the
+    mixer has a "Download this mix" button."""
     title = esc(job.title or t._("Untitled"))
     fmt = esc(FORMAT_LABEL.get(job.format or "", (job.format or "").upper()))
     expires_iso = datetime.fromtimestamp(job.expires_at, UTC).isoformat(timespec="seconds")
@@ -210,6 +190,7 @@ def render_page(
 <input type="range" id="seek" min="0" max="1000" step="1" value="0" \
 aria-label="{position}">
 <p id="status" class="status" role="status"></p>
+{mix_controls(t, mix_url, job.format)}
 </section>
 {practice_panel(t, static_url)}
 <ul class="stems">

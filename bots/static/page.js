@@ -244,6 +244,58 @@
     })
     .catch(function (e) { status.textContent = tr('no_waveforms', {error: e.message}); });
 
+  // "Download this mix": what the mixer plays (mutes, solos, volumes in percent) made into
+  // one file by the server (bots/page/mix.py), then downloaded through a link on this server
+  var mixBtn = $('mix-download');
+  function mixVolumes() {
+    var volumes = {};
+    m.tracks.forEach(function (t) { volumes[t.name] = Math.round(m.level(t) * 100); });
+    return volumes;
+  }
+  function mixLink(mix) {
+    var old = $('mix-link');
+    if (old) old.parentNode.removeChild(old);
+    var a = document.createElement('a'), small = document.createElement('small');
+    a.id = 'mix-link';
+    a.className = 'dl mix';
+    a.href = mix.url;
+    a.setAttribute('download', mix.name);
+    a.textContent = mix.name + ' ';
+    small.textContent = mix.size_label;
+    a.appendChild(small);
+    a.addEventListener('click', m.release);
+    $('mixdown').appendChild(a);
+    return a;
+  }
+  function makeMix() {
+    var status = $('mix-status'), volumes = mixVolumes(), names = Object.keys(volumes);
+    var none = names.every(function (n) { return volumes[n] === 0; });
+    var whole = names.every(function (n) { return volumes[n] === 100; });
+    if (none || whole) { status.textContent = tr(none ? 'mix_none' : 'mix_every'); return; }
+    mixBtn.disabled = true;
+    status.textContent = tr('mix_making');
+    fetch(mixBtn.getAttribute('data-url'), {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify({volumes: volumes, format: $('mix-format').value})
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        if (r.ok && body.url) return body;
+        var e = new Error(body.error || tr('mix_failed', {error: 'HTTP ' + r.status}));
+        e.told = true;
+        throw e;
+      });
+    }).then(function (mix) {
+      status.textContent = tr('mix_ready');
+      m.release();
+      mixLink(mix).click();
+    }).catch(function (e) {
+      status.textContent = e.told ? e.message : tr('mix_failed', {error: e.message});
+    }).then(function () { mixBtn.disabled = false; });
+  }
+  if (mixBtn) mixBtn.addEventListener('click', makeMix);
+
   playBtn.addEventListener('click', m.toggle);
   Array.prototype.forEach.call(app.querySelectorAll('a.dl'), function (link) {
     link.addEventListener('click', m.release);

@@ -27,20 +27,12 @@ from bots.telegram.render import (
 )
 from bots.telegram.texts import texts_of
 from shared import mixes
-from shared.errors import MixExpired, StembotError
+from shared.errors import StembotError
 from shared.models import MODEL_SOURCES
-from shared.schemas import JobRequest, JobResult, JobState, ProgressEvent, TelegramReply
+from shared.schemas import JobState, ProgressEvent, TelegramReply
 from shared.stemnames import mix_label
 
 log = logging.getLogger(__name__)
-
-
-async def _song(deps: BotDeps, key: str) -> tuple[JobRequest, JobResult]:
-    """The song of a done message and its result, or why its stems cannot be mixed."""
-    song = await mixes.find_song(deps.redis, None, key)
-    if song is None:
-        raise MixExpired()
-    return song, await mixes.check_song(deps.redis, song)
 
 
 async def choose(deps: BotDeps, query: CallbackQuery, key: str, mask: int | None) -> None:
@@ -48,7 +40,7 @@ async def choose(deps: BotDeps, query: CallbackQuery, key: str, mask: int | None
     t = await texts_of(deps.store, query.from_user)
     message = query.message
     try:
-        song, result = await _song(deps, key)
+        song, result = await mixes.song_of(deps.redis, key)
     except StembotError as exc:
         await query.answer(exc.message(t), show_alert=True)
         return
@@ -68,7 +60,7 @@ async def make(deps: BotDeps, query: CallbackQuery, key: str, mask: int) -> None
     t = await texts_of(deps.store, user)
     message = query.message
     try:
-        song, result = await _song(deps, key)
+        song, result = await mixes.song_of(deps.redis, key)
         sources = MODEL_SOURCES[song.options.model]
         stems = mixes.check_stems(song.options.model, stems_of(sources, mask))
     except StembotError as exc:

@@ -114,8 +114,10 @@ def done_text(t: Texts, result: JobResult, upload_limit: int | None) -> str:
     for stem in result.stems:
         size = t.megabytes(stem.size_bytes)
         lines.append(f"• {_link(stem.url, stem_label(t, stem.name))} ({size})")
-    zip_label = t._("all stems (zip)")
-    lines.append(f"• {_link(result.zip.url, zip_label)} ({t.megabytes(result.zip.size_bytes)})")
+    if result.zip is not None:  # (a mix is one file: it has none)
+        zip_label = t._("all stems (zip)")
+        zipped = _link(result.zip.url, zip_label)
+        lines.append(f"• {zipped} ({t.megabytes(result.zip.size_bytes)})")
     if upload_limit is not None and any(s.size_bytes > upload_limit for s in result.stems):
         limit = t.number(upload_limit // MB)
         note = t._("Stems over {mb} MB are only available through the links.", mb=limit)

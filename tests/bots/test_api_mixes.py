@@ -98,6 +98,7 @@ async def test_a_mix_is_a_job_to_poll_made_in_seconds_without_the_model(
         )
         [mix] = result["stems"]
         assert (mix["name"], mix["filename"]) == ("mix_drums_bass", "mix_drums_bass.flac")
+        assert result["zip"] is None  # one file: no zip of it
         async with api.http.get(mix["url"]) as resp:
             assert resp.status == 200
             assert len(await resp.read()) == mix["size_bytes"] > 0
@@ -155,7 +156,7 @@ async def test_what_a_mix_request_is_refused_for(service: Service, tmp_path: Pat
                 {"json": {"stems": ["bass"], "volume": 2}},
                 422,
                 "invalid_option",
-                "Unknown field 'volume': use stems, format.",
+                "Unknown field 'volume': use stems, format, volumes.",
             ),
             (
                 {"data": "stems=bass", "headers": {"Content-Type": "text/plain"}},

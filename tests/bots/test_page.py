@@ -196,6 +196,7 @@ async def test_page_data_and_stored_peaks(
             assert f"Download {stem.name}" in text
         # players, downloads and the zip: every one a signed link that downloads from here
         hrefs = re.findall(r'(?:href|src)="(/files/[^"]+)"', text)
+        assert result.zip is not None
         filenames = {s.filename for s in result.stems} | {result.zip.filename}
         assert {urlsplit(html.unescape(h)).path.rsplit("/", 1)[1] for h in hrefs} == filenames
         assert len(re.findall(r"<audio controls", text)) == len(names)
@@ -245,7 +246,7 @@ async def test_page_data_and_stored_peaks(
             assert max(peaks) == 1.0
             assert peaks == stored[stem["filename"]]
             assert stem["url"].startswith(f"/files/{result.key}/")
-        assert data["zip"]["filename"] == result.zip.filename
+        assert result.zip is not None and data["zip"]["filename"] == result.zip.filename
 
         # the peaks file is not downloadable: it is not one of the job's files
         stem = result.stems[0]

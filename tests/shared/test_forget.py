@@ -62,7 +62,7 @@ async def test_forget_deletes_only_what_nobody_else_asked_for(
     duet = await ask(service, duet_path, ANA, scope="telegram:chat:-5")
     assert (await ask(service, duet_path, BEN)).key == duet.key  # answered from the cache
     redis, storage = service.redis, service.storage
-    assert await status_of(solo.zip.url) == 200
+    assert solo.zip is not None and await status_of(solo.zip.url) == 200
     assert await redis.exists(limits.window_key(ANA))
     [today] = await stats.recent(redis, 1)
     assert (today.done, round(today.minutes, 3)) == (2, round(4.5 / 60, 3))
@@ -85,7 +85,7 @@ async def test_forget_deletes_only_what_nobody_else_asked_for(
     assert not storage.job_dir(solo.key).exists()
     assert not await redis.exists(jobs.result_key(solo.key), jobs.job_key(solo.key))
     # the one Ben asked for too stays, without Ana's request in its job record
-    assert await status_of(duet.zip.url) == 200
+    assert duet.zip is not None and await status_of(duet.zip.url) == 200
     assert await redis.exists(jobs.result_key(duet.key))
     assert await redis.hget(jobs.job_key(duet.key), "spec") is None
     assert await redis.hget(jobs.job_key(duet.key), "state") == b"done"

@@ -240,6 +240,7 @@ async def test_a_job_through_the_service_keeps_its_stems_in_the_bucket(
         result = final.result
         assert result is not None
         assert object_names(endpoint, bucket, "uploads/") == []  # deleted after the job
+        assert result.zip is not None
         names = [s.filename for s in [*result.stems, result.zip]]
         peaks = [f"{s.filename}.peaks.json" for s in result.stems]  # the worker's waveforms
         assert object_names(endpoint, bucket, f"jobs/{result.key}/") == sorted(

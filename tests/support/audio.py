@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
+import wave
 from pathlib import Path
+
+import aiohttp
+import numpy as np
 
 
 def make_audio(
@@ -29,3 +34,14 @@ def make_audio(
     cmd.append(str(path))
     subprocess.run(cmd, check=True)
     return path
+
+
+async def wav_samples(url: str) -> np.ndarray:
+    """The samples of a 16-bit wav file a server hands out, as floats in [-1, 1)."""
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        assert resp.status == 200, resp.status
+        data = await resp.read()
+    with wave.open(io.BytesIO(data)) as w:
+        assert w.getsampwidth() == 2
+        frames = w.readframes(w.getnframes())
+    return np.frombuffer(frames, dtype="<i2").astype(np.float64) / 32768

@@ -118,6 +118,11 @@ async def test_a_mix_is_the_sum_of_its_stems_made_without_demucs(
     assert made.duration_s == separated.duration_s and made.analysis == separated.analysis
     assert made.expires_at >= separated.expires_at
     assert f"/files/{made.key}/mix_drums_bass.wav?" in made.stems[0].url
+    # and nothing else kept: no zip of one file
+    assert made.zip is None
+    assert sorted(
+        p.name for p in service.storage.job_dir(made.key).iterdir() if p.suffix in (".wav", ".zip")
+    ) == ["mix_drums_bass.wav"]
     assert made.page_url is not None and f"/r/{made.key}?" in made.page_url
 
     # its samples are the sum of the chosen stems, kept losslessly in the master: within one

@@ -67,6 +67,7 @@ async def test_song_becomes_stems_with_working_links(service: Service, tmp_path:
             assert len(data) == stem.size_bytes
             # mp3 adds encoder padding of a few ms at most
             assert duration_of(data, tmp_path, stem.filename) == pytest.approx(4.0, abs=0.06)
+        assert result.zip is not None
         async with http.get(result.zip.url) as resp:
             assert resp.status == 200
             names = zipfile.ZipFile(io.BytesIO(await resp.read())).namelist()

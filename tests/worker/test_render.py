@@ -125,7 +125,8 @@ async def test_a_second_format_is_made_from_the_master_without_demucs(
 
     # the same result shape as a separation: stems, zip, page, peaks, what the song is
     assert [(s.name, s.filename) for s in second.stems] == [(n, f"{n}.flac") for n in FOUR]
-    assert second.format.value == "flac" and second.zip.filename == "stems.zip"
+    assert second.format.value == "flac"
+    assert second.zip is not None and second.zip.filename == "stems.zip"
     same = ("title", "model", "stems_mode", "duration_s", "analysis")
     assert {f: getattr(second, f) for f in same} == {f: getattr(first, f) for f in same}
     assert second.page_url is not None and f"/r/{second.key}?" in second.page_url
