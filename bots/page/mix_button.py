@@ -30,7 +30,8 @@ def mix_texts(t: Texts) -> dict[str, str]:
 
 
 def mix_controls(t: Texts, mix_url: str | None, song_format: str | None) -> str:
-    """The format choice (the song's by default), the button and its status line; nothing
+    """The format choice (the song's by default), the button and its status line, under the
+    stems (not in the mixer's sticky bar: on a phone that bar must stay small); nothing
     without ``mix_url``."""
     if mix_url is None:
         return ""
@@ -43,7 +44,7 @@ def mix_controls(t: Texts, mix_url: str | None, song_format: str | None) -> str:
         f'<option value="{value}"{" selected" if value == chosen else ""}>{name}</option>'
         for value, name in FORMATS.items()
     )
-    return f"""<div class="mixdown" id="mixdown">
+    return f"""<div class="mixdown js-only" id="mixdown">
 <select id="mix-format" aria-label="{fmt_label}" title="{fmt_label}">{options}</select>
 <button type="button" id="mix-download" class="mix-download" data-url="{esc(mix_url)}">\
 {label}</button>

@@ -190,12 +190,12 @@ def render_page(
 <input type="range" id="seek" min="0" max="1000" step="1" value="0" \
 aria-label="{position}">
 <p id="status" class="status" role="status"></p>
-{mix_controls(t, mix_url, job.format)}
 </section>
 {practice_panel(t, static_url)}
 <ul class="stems">
 {"".join(rows)}
 </ul>
+{mix_controls(t, mix_url, job.format)}
 <p class="all">{zip_link}</p>
 <footer>{_switcher(t, page_link)}</footer>
 </main></body></html>

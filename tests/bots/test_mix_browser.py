@@ -18,6 +18,7 @@ from shared.i18n import texts
 from shared.links import with_lang
 from tests.bots.test_mix_volumes import EVERY, expected_mix, mix_page
 from tests.bots.test_page_browser import find_chromium
+from tests.bots.test_player_browser import OUTPUT
 from tests.support.service import Service
 from tests.worker.test_render import counter, pcm
 
@@ -94,6 +95,8 @@ async def test_download_this_mix_in_chromium(service: Service, tmp_path: Path) -
             assert (await link.get_attribute("href") or "").startswith("/files/")
             text = await status.text_content()
             assert text == "Your mix is ready: its download has started."
+            OUTPUT.mkdir(exist_ok=True)
+            await page.screenshot(path=str(OUTPUT / "mix-download.png"), full_page=True)
             saved = tmp_path / "downloaded.wav"
             await download.save_as(saved)
             expected = expected_mix(service, site.song, {"drums": 0.5, "bass": 1.0})
