@@ -28,6 +28,7 @@ from shared.errors import Cancelled
 from shared.lua import LuaScript
 from shared.places import DEFAULT_JOB_S as DEFAULT_JOB_S
 from shared.places import DOWNLOAD_SUFFIX as DOWNLOAD_SUFFIX
+from shared.places import RENDER_STAGE
 from shared.places import STATS_JOB_S as STATS_JOB_S
 from shared.places import average_job_s as average_job_s
 from shared.places import queue_position as queue_position
@@ -133,6 +134,9 @@ async def submit(
     arq_id = value
     if kind == "new":
         first_stage = await _first_stage(redis, request, download_queue)
+        # what the run waits for first (a render's place gets a render's ETA: shared.places)
+        stage = RENDER_STAGE if first_stage == RENDER_FUNCTION else (first_stage or "separate")
+        await redis.hset(job_key(key), "stage", stage)  # type: ignore[misc]
         if first_stage is None:
             await enqueue_fifo(redis, JOB_FUNCTION, key, arq_id, arq_id, queue_name)
         else:
@@ -141,8 +145,9 @@ async def submit(
             await enqueue_fifo(redis, first_stage, key, arq_id, stage_id, download_queue)
     position, eta = await queue_position(redis, arq_id, queue_name=queue_name)
     if position is None and download_queue is not None:
+        render = await redis.hget(job_key(key), "stage") == RENDER_STAGE.encode()  # type: ignore[misc]
         position, eta = await queue_position(
-            redis, arq_id + DOWNLOAD_SUFFIX, queue_name=download_queue
+            redis, arq_id + DOWNLOAD_SUFFIX, queue_name=download_queue, render=render
         )
     outcome: Literal["joined", "queued"] = "joined" if kind == "joined" else "queued"
     return Submitted(outcome, key, request.request_id, position=position, eta_s=eta)

@@ -14,6 +14,7 @@ key                                     type    owner                  expires  
 ``stembot:cancel:<arq id>``             string  shared.jobs            1 day            no
 ``stembot:score:<queue>``               string  shared.jobs            1 day            no
 ``stembot:stats:job_s``                 string  shared.jobs            never            no
+``stembot:stats:render_s``              string  shared.places          never            no
 ``stembot:user:<user>:jobs``            set     shared.usage           2 days           yes
 ``stembot:limits:window:<user>``        zset    shared.limits          1 h idle         yes
 ``stembot:limits:active:<user>``        zset    shared.limits          6 h              yes
@@ -117,6 +118,8 @@ def queue_score(queue_name: str) -> str:
 
 
 JOB_SECONDS = f"{STATS}job_s"
+#: The average time of a render from a kept master (another format, a mix): its ETAs.
+RENDER_SECONDS = f"{STATS}render_s"
 
 
 def user_jobs(user_id: str) -> str:
@@ -255,6 +258,7 @@ PATTERNS: dict[str, bool] = {
     cancel("*"): False,
     queue_score("*"): False,
     JOB_SECONDS: False,
+    RENDER_SECONDS: False,
     user_jobs("*"): True,
     limit_window("*"): True,
     limit_active("*"): True,

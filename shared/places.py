@@ -17,10 +17,16 @@ from shared import keys
 from shared.lua import LuaScript
 
 DEFAULT_JOB_S = 60.0
+#: A render from a kept master (another format, a custom mix) takes seconds: no model.
+DEFAULT_RENDER_S = 10.0
 #: Suffix of the arq id of a run's stage on the download queue (a download, or a render from
 #: a kept master); the separation stage uses the run id.
 DOWNLOAD_SUFFIX = ".dl"
 STATS_JOB_S = keys.JOB_SECONDS
+STATS_RENDER_S = keys.RENDER_SECONDS
+#: The job hash's ``stage`` of a run whose first stage is a render (shared.jobs.submit): its
+#: place in the download queue gets an ETA from the renders' average, not the separations'.
+RENDER_STAGE = "render"
 
 
 async def waiting_arq_ids(redis: Redis, queue_name: str) -> list[str]:
@@ -42,10 +48,13 @@ async def average_job_s(redis: Redis) -> float:
     return float(raw) if raw else DEFAULT_JOB_S
 
 
-async def record_job_time(redis: Redis, seconds: float) -> None:
-    """Exponential moving average of job wall time (for ETAs)."""
-    old = await average_job_s(redis)
-    await redis.set(STATS_JOB_S, f"{0.7 * old + 0.3 * seconds:.2f}")
+async def record_job_time(redis: Redis, seconds: float, *, render: bool = False) -> None:
+    """Exponential moving average of job wall time (for ETAs): separations, or ``render``s
+    from a kept master (which take seconds, and have their own)."""
+    stats, default = (STATS_RENDER_S, DEFAULT_RENDER_S) if render else (STATS_JOB_S, DEFAULT_JOB_S)
+    raw = await redis.get(stats)
+    old = float(raw) if raw else default
+    await redis.set(stats, f"{0.7 * old + 0.3 * seconds:.2f}")
 
 
 # The place of each wanted arq id among the jobs of one arq queue that no worker runs yet
@@ -76,24 +85,27 @@ return {places[ARGV[2]] or -1, running, redis.call('GET', KEYS[2]) or '', waitin
 )
 
 # The places of a bot's waiting requests, for the process that shows them (``owner``).
-# KEYS: separate queue, download queue, the platform's waiting registry, stats, then the job
-# hash of each request; ARGV: in-progress prefix, download suffix, owner, then the request ids.
-# Reply: {Redis time in ms, average job seconds or '', then per request: place, running} with
-# place -1 (not waiting: dropped from the registry), -2 (another process shows it) or -3
-# (queued, between two queues this instant).
+# KEYS: separate queue, download queue, the platform's waiting registry, stats, render stats,
+# then the job hash of each request; ARGV: in-progress prefix, download suffix, owner, render
+# stage, then the request ids.
+# Reply: {Redis time in ms, average job seconds or '', average render seconds or '', then per
+# request: place, running, 1 for a render waiting in the download queue (else 0)} with place
+# -1 (not waiting: dropped from the registry), -2 (another process shows it) or -3 (queued,
+# between two queues this instant).
 _PLACES = LuaScript(
     _SCAN
     + """
-local n = #KEYS - 4
-local runs, sep_wanted, dl_wanted = {}, {}, {}
+local n = #KEYS - 5
+local runs, renders, sep_wanted, dl_wanted = {}, {}, {}, {}
 for i = 1, n do
-  local rid = ARGV[3 + i]
+  local rid = ARGV[4 + i]
   if redis.call('HGET', KEYS[3], rid) ~= ARGV[3] then
     runs[i] = -2
   else
-    local job = redis.call('HMGET', KEYS[4 + i], 'state', 'arq_id')
+    local job = redis.call('HMGET', KEYS[5 + i], 'state', 'arq_id', 'stage')
     if job[1] == 'queued' and job[2] then
       runs[i] = job[2]
+      renders[i] = job[3] == ARGV[4]
       sep_wanted[job[2]] = true
       dl_wanted[job[2] .. ARGV[2]] = true
     else
@@ -109,16 +121,20 @@ if next(sep_wanted) then
 end
 local t = redis.call('TIME')
 local out = {tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000),
-             redis.call('GET', KEYS[4]) or ''}
+             redis.call('GET', KEYS[4]) or '', redis.call('GET', KEYS[5]) or ''}
 for i = 1, n do
-  local run, place, running = runs[i], nil, 0
+  local run, place, running, render = runs[i], nil, 0, 0
   if type(run) == 'string' then
     place, running = sep[run], sep_running
-    if place == nil then place, running = dl[run .. ARGV[2]], dl_running end
+    if place == nil then
+      place, running = dl[run .. ARGV[2]], dl_running
+      if place ~= nil and renders[i] then render = 1 end
+    end
     run = place or -3
   end
   out[#out + 1] = run
   out[#out + 1] = running
+  out[#out + 1] = render
 end
 return out
 """
@@ -129,8 +145,8 @@ def _eta(position: int, average_s: float, running: int) -> float:
     return round((position + 1) * average_s / max(1, running), 1)
 
 
-def _average(raw: bytes | str) -> float:
-    return float(raw) if raw else DEFAULT_JOB_S
+def _average(raw: bytes | str, default: float = DEFAULT_JOB_S) -> float:
+    return float(raw) if raw else default
 
 
 async def running_count(redis: Redis, queue_name: str) -> int:
@@ -149,15 +165,17 @@ async def next_place(redis: Redis, queue_name: str) -> tuple[int, float]:
 
 
 async def queue_position(
-    redis: Redis, arq_id: str, *, queue_name: str
+    redis: Redis, arq_id: str, *, queue_name: str, render: bool = False
 ) -> tuple[int | None, float | None]:
-    """(position, eta seconds) of a waiting run; (None, None) once it is running or gone."""
+    """(position, eta seconds) of a waiting run (a ``render``'s ETA from the renders'
+    average); (None, None) once it is running or gone."""
+    stats, default = (STATS_RENDER_S, DEFAULT_RENDER_S) if render else (STATS_JOB_S, DEFAULT_JOB_S)
     position, running, average, _ = await _PLACE(
-        redis, [queue_name, STATS_JOB_S], [keys.arq_in_progress(""), arq_id]
+        redis, [queue_name, stats], [keys.arq_in_progress(""), arq_id]
     )
     if position < 0:
         return None, None
-    return int(position), _eta(int(position), _average(average), int(running))
+    return int(position), _eta(int(position), _average(average, default), int(running))
 
 
 #: A waiting request's place: (position, eta seconds).
@@ -189,17 +207,19 @@ async def places(
 ) -> Places:
     """The places of ``requests`` ((request id, job key) pairs) that ``owner`` shows according
     to ``registry`` (a hash of request id -> owner), in one script call."""
+    stats = [STATS_JOB_S, STATS_RENDER_S]
     raw = await _PLACES(
         redis,
-        [queue_name, download_queue, registry, STATS_JOB_S, *(keys.job(k) for _, k in requests)],
-        [keys.arq_in_progress(""), DOWNLOAD_SUFFIX, owner, *(rid for rid, _ in requests)],
+        [queue_name, download_queue, registry, *stats, *(keys.job(k) for _, k in requests)],
+        [keys.arq_in_progress(""), DOWNLOAD_SUFFIX, owner, RENDER_STAGE]
+        + [rid for rid, _ in requests],
     )
-    average = _average(raw[1])
+    averages = (_average(raw[1]), _average(raw[2], DEFAULT_RENDER_S))
     found = Places(int(raw[0]), {}, [], [])
     for i, (request_id, _) in enumerate(requests):
-        place, running = int(raw[2 + 2 * i]), int(raw[3 + 2 * i])
+        place, running, render = (int(x) for x in raw[3 + 3 * i : 6 + 3 * i])
         if place >= 0:
-            found.waiting[request_id] = (place, _eta(place, average, running))
+            found.waiting[request_id] = (place, _eta(place, averages[render], running))
         elif place == -1:
             found.gone.append(request_id)
         elif place == -2:

@@ -246,8 +246,8 @@ class JobRun:
         if error is not None:
             await self._fail(error, JobState.FAILED)
         elif result is not None:
-            if not self.rendered:
-                await jobs.record_job_time(redis, time.monotonic() - self.started)
+            # renders (no model) have their own average: their ETAs are seconds
+            await jobs.record_job_time(redis, time.monotonic() - self.started, render=self.rendered)
             await metrics.add(redis, {metrics.series("stembot_jobs_total", state="done"): 1.0})
             requests = await jobs.finish(redis, self.key, self.arq_id, JobState.DONE, result=result)
             done = ProgressEvent(

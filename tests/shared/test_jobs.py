@@ -12,7 +12,7 @@ import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import abort_jobs_ss, in_progress_key_prefix
 
-from shared import jobs, places
+from shared import jobs, keys, places
 from shared.events import decode_entry
 from shared.redis_server import PrivateRedis
 from shared.schemas import (
@@ -214,6 +214,47 @@ async def test_places_of_waiting_requests_in_one_read(arq_redis: ArqRedis) -> No
     }
     # where a run put in the queue now would stand: after the two waiting
     assert await places.next_place(arq_redis, QUEUE) == (2, 3 * jobs.DEFAULT_JOB_S)
+
+
+async def test_a_render_waits_with_a_renders_eta(arq_redis: ArqRedis) -> None:
+    """A run made from a kept master (a custom mix here) waits in the download queue for
+    seconds of work, not a separation's minute: its place gets the renders' average, in the
+    first answer and in a bot's read; a YouTube download there keeps the separations'."""
+    registry, dl_queue = "test:waiting:render", "test:download:render"
+    await arq_redis.delete(keys.JOB_SECONDS, keys.RENDER_SECONDS)
+    song = make_request("e" * 64, user="e")
+    mix = song.model_copy(update={"options": song.options.model_copy(update={"mix": ("drums",)})})
+    youtube = make_request(user="f").model_copy(
+        update={"source": Source(kind="youtube", identity="aaaaaaaaaaa", title="Video")}
+    )
+    first = await jobs.submit(arq_redis, mix, queue_name=QUEUE, download_queue=dl_queue)
+    assert (first.position, first.eta_s) == (0, places.DEFAULT_RENDER_S)
+    await jobs.submit(arq_redis, youtube, queue_name=QUEUE, download_queue=dl_queue)
+    # the worker keeps the renders' average apart from the separations'
+    await jobs.record_job_time(arq_redis, 4.0, render=True)
+    assert await arq_redis.get(keys.RENDER_SECONDS) == b"8.20"  # 0.7 * 10 + 0.3 * 4
+    assert await arq_redis.get(keys.JOB_SECONDS) is None
+    await arq_redis.set(keys.RENDER_SECONDS, "4.00")
+    await arq_redis.set(keys.JOB_SECONDS, "80.00")
+    await arq_redis.hset(registry, mapping={r.request_id: "bot-a" for r in (mix, youtube)})
+    found = await places.places(
+        arq_redis,
+        [(r.request_id, r.key) for r in (mix, youtube)],
+        registry=registry,
+        owner="bot-a",
+        queue_name=QUEUE,
+        download_queue=dl_queue,
+    )
+    assert found.waiting == {mix.request_id: (0, 4.0), youtube.request_id: (1, 160.0)}
+    # a second request for the same mix joins it, with the same kind of ETA
+    joined = await jobs.submit(
+        arq_redis,
+        mix.model_copy(update={"request_id": "r" * 32, "user_id": "g"}),
+        queue_name=QUEUE,
+        download_queue=dl_queue,
+    )
+    assert (joined.outcome, joined.position, joined.eta_s) == ("joined", 0, 4.0)
+    await arq_redis.delete(keys.JOB_SECONDS, keys.RENDER_SECONDS)
 
 
 async def test_cancel_one_of_two_keeps_the_run(arq_redis: ArqRedis) -> None:

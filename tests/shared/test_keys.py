@@ -20,6 +20,7 @@ BUILT = [
     keys.cancel("k1.ab12"),
     keys.queue_score("stembot:queue:separate"),
     keys.JOB_SECONDS,
+    keys.RENDER_SECONDS,
     keys.user_jobs("telegram:1"),
     keys.limit_window("telegram:1"),
     keys.limit_active("telegram:1"),
