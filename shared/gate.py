@@ -53,6 +53,7 @@ def defaults(settings: Settings) -> limits.Limits:
         active_jobs=s.active_jobs,
         daily_minutes=s.daily_minutes,
         queue_cap=s.queue_cap,
+        mixes_per_hour=s.mixes_per_hour,
     )
 
 

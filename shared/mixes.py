@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
-from shared import jobs, keys, limits, masters, metrics
+from shared import gate, jobs, keys, limits, masters, metrics
 from shared.config import Settings
 from shared.errors import InvalidOption, MixExpired, MixNotReady, NoStemsToMix, ServiceUnavailable
 from shared.gate import LimitReached
@@ -241,9 +241,12 @@ async def admit(
     admin: bool = False,
     now: float | None = None,
 ) -> None:
-    """Count a mix of this user, or raise LimitReached (banned, or the hour's mixes used)."""
+    """Count a mix of this user, or raise LimitReached (banned, or the hour's mixes used).
+    The hour's mixes are ``STEMBOT_MIXES_PER_HOUR`` unless an admin set ``mixes_per_hour``,
+    globally or for the scope (shared.limits: the same layers as the songs' limits)."""
     now = time.time() if now is None else now
-    per_hour = settings.limits.mixes_per_hour
+    in_force = await limits.effective(redis, gate.defaults(settings), scope)
+    per_hour = in_force.mixes_per_hour
     exempt = admin and settings.limits.admins_exempt
     args = [user_id, limits.check_scope(scope) if scope else "", request_id, repr(now)]
     args += [str(per_hour), str(limits.WINDOW_S), "1" if exempt else "0"]

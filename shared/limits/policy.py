@@ -43,6 +43,7 @@ KEYS: dict[str, KeySpec] = {
         0, 100000, 60, N_("minutes of audio a user can send per UTC day"), True
     ),
     "queue_cap": KeySpec(1, 10000, 50, N_("songs waiting or running, all users together")),
+    "mixes_per_hour": KeySpec(0, 10000, 30, N_("custom mixes a user can make per hour"), True),
 }
 
 
@@ -60,6 +61,7 @@ class Limits(BaseModel):
     active_jobs: int = _field("active_jobs")
     daily_minutes: int = _field("daily_minutes")
     queue_cap: int = _field("queue_cap")
+    mixes_per_hour: int = _field("mixes_per_hour")
 
 
 @dataclass(frozen=True)

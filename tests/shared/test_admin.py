@@ -99,7 +99,7 @@ async def test_a_server_limit_applies_to_the_next_request_and_is_audited(
             "speed",
             "3",
             "Unknown limit 'speed'. Known limits: jobs_per_hour, active_jobs, daily_minutes, "
-            "queue_cap.",
+            "queue_cap, mixes_per_hour.",
         ),
     ],
 )
@@ -121,10 +121,11 @@ async def test_layers_sources_and_reset(redis: Redis, settings: Settings) -> Non
     await admin.set_limit(redis, settings, MANAGER, "daily_minutes", "0")
     view = await admin.show_limits(redis, settings, MANAGER)
     assert admin.limits_table(view, "this server") == (
-        "jobs_per_hour        5  default\n"
-        "active_jobs          1  default\n"
-        "daily_minutes no limit  this server\n"
-        "queue_cap           20  global"
+        "jobs_per_hour         5  default\n"
+        "active_jobs           1  default\n"
+        "daily_minutes  no limit  this server\n"
+        "queue_cap            20  global\n"
+        "mixes_per_hour       30  default"
     )
     changed = await admin.reset_limit(redis, settings, MANAGER, "daily_minutes")
     assert (changed.old.shown, changed.new.value, changed.new.source) == ("no limit", 60, "default")

@@ -294,7 +294,7 @@ async def test_set_limit_audit_entry(redis: Redis) -> None:
             "speed",
             "1",
             "Unknown limit 'speed'. Known limits: jobs_per_hour, active_jobs, "
-            "daily_minutes, queue_cap.",
+            "daily_minutes, queue_cap, mixes_per_hour.",
         ),
     ],
 )

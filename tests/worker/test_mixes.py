@@ -281,6 +281,41 @@ async def test_mixes_have_their_own_hourly_limit(service: Service, tmp_path: Pat
     assert banned.value.user_message == "You are banned from using this bot."
 
 
+async def test_admins_set_the_mixes_per_hour_like_the_songs_limits(
+    service: Service, tmp_path: Path
+) -> None:
+    """``mixes_per_hour`` is a limit admins set from the chat: globally, and per server or
+    group (which wins there), through the same layers as the songs' limits."""
+    song, _ = await split(service, make_audio(tmp_path / "song.wav", seconds=2.0))
+    redis = service.redis
+    await limits.set_limit(redis, None, "mixes_per_hour", "1", "test:admin")
+    group = "telegram:chat:-42"
+    await limits.set_limit(redis, group, "mixes_per_hour", "3", "test:admin")
+    try:
+        carol = Requester("test", "test:carol")
+        _, stream = await mix(service, song, ["bass"], requester=carol)
+        await service.events_until_final(stream)
+        with pytest.raises(LimitReached) as caught:
+            await mix(service, song, ["drums"], requester=carol)
+        assert caught.value.user_message == "You can make 1 mix an hour. Try again in 1 h."
+        # in the group its own value holds: two more there
+        in_group = Requester("test", "test:carol", scope=group)
+        for stems in (["drums"], ["vocals"]):
+            _, stream = await mix(service, song, stems, requester=in_group)
+            await service.events_until_final(stream)
+        with pytest.raises(LimitReached):
+            await mix(service, song, ["other"], requester=in_group)
+        # an admin's value out of range is refused with its range
+        with pytest.raises(InvalidOption) as wrong:
+            await limits.set_limit(redis, None, "mixes_per_hour", "-1", "test:admin")
+        assert wrong.value.user_message == (
+            "mixes_per_hour must be a whole number from 0 to 10000 (0 = unlimited); got '-1'."
+        )
+    finally:
+        await limits.reset_limit(redis, None, "mixes_per_hour", "test:admin")
+        await limits.reset_limit(redis, group, "mixes_per_hour", "test:admin")
+
+
 async def test_a_damaged_master_fails_the_mix_and_never_separates(
     service: Service, tmp_path: Path
 ) -> None:

@@ -143,10 +143,11 @@ async def test_managers_set_and_reset_this_servers_limits(
     assert shown["title"] == "Limits in this server"
     assert shown["description"] == (
         "```\n"
-        "jobs_per_hour        2  this server\n"
-        "active_jobs          1  default\n"
-        "daily_minutes no limit  this server\n"
-        "queue_cap           50  default\n"
+        "jobs_per_hour         2  this server\n"
+        "active_jobs           1  default\n"
+        "daily_minutes  no limit  this server\n"
+        "queue_cap            50  default\n"
+        "mixes_per_hour       30  default\n"
         "```\nChange one: `/stemadmin set` · back to the default: `/stemadmin reset`"
     )
     assert await admin(bot, api, "set", key="jobs_per_hour", value=5000) == (

@@ -97,27 +97,29 @@ async def test_group_admins_set_and_reset_this_groups_limits(
     )
     assert await ask(api, GROUP, GINA, "/limits") == (
         "Limits in this group:\n<pre>"
-        "jobs_per_hour        2  this group\n"
-        "active_jobs          1  default\n"
-        "daily_minutes no limit  this group\n"
-        "queue_cap           50  default</pre>\n" + LIMITS_FOOTER
+        "jobs_per_hour         2  this group\n"
+        "active_jobs           1  default\n"
+        "daily_minutes  no limit  this group\n"
+        "queue_cap            50  default\n"
+        "mixes_per_hour       30  default</pre>\n" + LIMITS_FOOTER
     )
     assert await ask(api, GROUP, MO, "/setlimit jobs_per_hour 5000") == (
         "❌ jobs_per_hour must be a whole number from 0 to 1000 (0 = unlimited); got '5000'."
     )
     assert await ask(api, GROUP, MO, "/setlimit speed 3") == (
         "❌ Unknown limit 'speed'. Known limits: jobs_per_hour, active_jobs, daily_minutes, "
-        "queue_cap."
+        "queue_cap, mixes_per_hour."
     )
     assert await ask(api, GROUP, MO, "/setlimit jobs_per_hour") == (
         "Usage: /setlimit KEY VALUE, e.g. /setlimit jobs_per_hour 10\n"
-        "Keys: jobs_per_hour, active_jobs, daily_minutes, queue_cap"
+        "Keys: jobs_per_hour, active_jobs, daily_minutes, queue_cap, mixes_per_hour"
     )
     assert await ask(api, GROUP, MO, "/resetlimit jobs_per_hour") == (
         "✅ jobs_per_hour is back to 5 in this group (the default)."
     )
     assert await ask(api, GROUP, MO, "/resetlimit") == (
-        "Usage: /resetlimit KEY\nKeys: jobs_per_hour, active_jobs, daily_minutes, queue_cap"
+        "Usage: /resetlimit KEY\nKeys: jobs_per_hour, active_jobs, daily_minutes, queue_cap, "
+        "mixes_per_hour"
     )
     assert await limits.overrides(redis, SCOPE) == {"daily_minutes": 0}
     assert len(await limits.audit_log(redis)) == 3  # refused values wrote nothing
@@ -136,10 +138,11 @@ async def test_bot_admins_set_the_global_limits_in_private(
     )
     assert await ask(api, me, ROOT, "/limits") == (
         "Limits globally:\n<pre>"
-        "jobs_per_hour        5  default\n"
-        "active_jobs          1  default\n"
-        "daily_minutes       60  default\n"
-        "queue_cap           20  global</pre>\n" + LIMITS_FOOTER
+        "jobs_per_hour         5  default\n"
+        "active_jobs           1  default\n"
+        "daily_minutes        60  default\n"
+        "queue_cap            20  global\n"
+        "mixes_per_hour       30  default</pre>\n" + LIMITS_FOOTER
     )
     assert await ask(api, me, ROOT, "/resetlimit queue_cap") == (
         "✅ queue_cap is back to 50 globally (the default)."
