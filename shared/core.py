@@ -260,7 +260,8 @@ class Core:
                 admin=requester.admin,
             )
         try:
-            submitted = await mixes.submit(self.redis, self.settings, request)
+            # a mix is always a render (shared.jobs): queued, cached or joined like any request
+            submitted = await intake.submit_request(self.redis, self.settings, request)
         except BaseException:
             if requester is not None:
                 await mixes.refund(self.redis, user, request.request_id)

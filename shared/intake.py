@@ -106,7 +106,7 @@ async def submit_upload(
         source=source,
     )
     try:
-        submitted = await _submit(redis, settings, request)
+        submitted = await submit_request(redis, settings, request)
     except BaseException:
         await storage.delete(storage_key)
         raise
@@ -116,7 +116,11 @@ async def submit_upload(
     return submitted
 
 
-async def _submit(redis: ArqRedis, settings: Settings, request: JobRequest) -> jobs.Submitted:
+async def submit_request(
+    redis: ArqRedis, settings: Settings, request: JobRequest
+) -> jobs.Submitted:
+    """Queue a request's run on the server's queues (or answer it from the cache, or join the
+    same run in work); ServiceUnavailable while Redis is down."""
     try:
         return await jobs.submit(
             redis,
@@ -163,4 +167,4 @@ async def submit_youtube(
         ticket=ticket,
         source=source,
     )
-    return await _submit(redis, settings, request)
+    return await submit_request(redis, settings, request)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
-from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
 from shared import gate, jobs, keys, limits, masters, metrics
@@ -269,16 +268,3 @@ async def admit(
 async def refund(redis: Redis, user_id: str, request_id: str) -> None:
     """Uncount a mix refused after it was admitted."""
     await redis.zrem(keys.limit_mixes(user_id), request_id)
-
-
-async def submit(redis: ArqRedis, settings: Settings, request: JobRequest) -> jobs.Submitted:
-    """Queue the mix's render (or answer it from the cache, or join the same mix in work)."""
-    try:
-        return await jobs.submit(
-            redis,
-            request,
-            queue_name=settings.redis.queue_name,
-            download_queue=settings.redis.download_queue_name,
-        )
-    except jobs.REDIS_DOWN as exc:
-        raise ServiceUnavailable() from exc
