@@ -14,7 +14,7 @@ import logging
 import re
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,31 +78,51 @@ async def deliver(
     return published, None, expires_at
 
 
-async def render(run: JobRun, spec: JobRequest, kept: Master, workdir: Path) -> JobResult | None:
-    """The job made from its song's kept master, without the model; None when the master
-    turns out gone or damaged (it is dropped: the caller separates instead)."""
+async def read_master(
+    run: JobRun, kept: Master, workdir: Path, only: Sequence[str] | None = None
+) -> Mapping[str, StagedStem] | None:
+    """The stems of a kept master (``only`` these), decoded for a render, the master first
+    extended to outlive the links about to be made (the cleanup cannot take it while it is
+    read); None when it turns out gone or damaged: it is dropped, and nothing is left behind."""
     redis, settings, storage = run.deps.redis, run.deps.settings, run.deps.storage
-    await run.report(JobState.ENCODING)
-    started = time.monotonic()
     until = time.time() + settings.storage.link_ttl_s + RENDER_MARGIN_S
-    try:  # extended first: the cleanup cannot take it while it is read
+    try:
         extended = await masters.keep_until(redis, storage, kept, until)
         if extended is None:
             raise MasterGone("not in the storage")
+        if only is not None:
+            extended = extended.model_copy(update={"files": {n: extended.files[n] for n in only}})
         files = await master.fetch(storage, extended, workdir / "master")
         stems = await run.in_thread(master.read, files, workdir / "stems", extended)
     except MasterGone as exc:
-        log.warning("job %s: its master is unusable (%s), separating", run.key, exc)
+        log.warning("job %s: its master is unusable (%s)", run.key, exc)
         await masters.drop(redis, kept)
         for folder in ("master", "stems"):
             await asyncio.to_thread(shutil.rmtree, workdir / folder, True)
         return None
     run.rendered = True
+    return stems
+
+
+def title_of(kept: Master, spec: JobRequest) -> str:
+    """A render's title: an upload's is its own file name; a link's is the video's, which
+    the song's download found."""
+    return kept.result.title if spec.source.kind == "youtube" else spec.source.title
+
+
+async def render(run: JobRun, spec: JobRequest, kept: Master, workdir: Path) -> JobResult | None:
+    """The job made from its song's kept master, without the model; None when the master
+    turns out gone or damaged (it is dropped: the caller separates instead)."""
+    await run.report(JobState.ENCODING)
+    started = time.monotonic()
+    stems = await read_master(run, kept, workdir)
+    if stems is None:
+        log.info("job %s: separating instead", run.key)
+        return None
     stems = await run.in_thread(mix_staged, stems, spec.options.stems)
-    # an upload's title is its own file name; a link's is the video's, which the download found
-    title = kept.result.title if spec.source.kind == "youtube" else spec.source.title
+    title = title_of(kept, spec)
     published, zipped, expires_at = await deliver(run, spec, stems, workdir, kept.samplerate, title)
-    await metrics.add(redis, {"stembot_renders_total": 1.0})
+    await metrics.add(run.deps.redis, {"stembot_renders_total": 1.0})
     log.info("job %s: made from its master in %.1fs", run.key, time.monotonic() - started)
     return made_from(run, kept, spec, title, spec.options.stems, (published, zipped), expires_at)
 

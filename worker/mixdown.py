@@ -11,9 +11,7 @@ gone or damaged fails the mix (MixExpired): a mix never runs a separation.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,8 +22,7 @@ import torch
 from shared import masters, metrics, mixes
 from shared.errors import MixExpired
 from shared.schemas import UNITY_GAIN, JobRequest, JobResult, JobState
-from worker import delivery, master
-from worker.master import MasterGone
+from worker import delivery
 from worker.staging import StagedStem
 
 if TYPE_CHECKING:
@@ -59,7 +56,7 @@ def sum_stems(
 
 async def render(run: JobRun, spec: JobRequest, workdir: Path) -> JobResult:
     """The mix of ``spec`` made from its song's kept master; MixExpired when there is none."""
-    redis, settings, storage = run.deps.redis, run.deps.settings, run.deps.storage
+    redis = run.deps.redis
     chosen = spec.options.mix
     assert chosen is not None
     await run.report(JobState.ENCODING)
@@ -68,26 +65,14 @@ async def render(run: JobRun, spec: JobRequest, workdir: Path) -> JobResult:
     if kept is None or not set(chosen) <= set(kept.files):
         log.info("job %s: the song's master is gone, no mix", run.key)
         raise MixExpired()
-    until = time.time() + settings.storage.link_ttl_s + delivery.RENDER_MARGIN_S
-    try:  # extended first (the whole master: its record says what it holds)
-        extended = await masters.keep_until(redis, storage, kept, until)
-        if extended is None:
-            raise MasterGone("not in the storage")
-        part = extended.model_copy(update={"files": {n: extended.files[n] for n in chosen}})
-        files = await master.fetch(storage, part, workdir / "master")
-        stems = await run.in_thread(master.read, files, workdir / "stems", part)
-    except MasterGone as exc:
-        log.warning("job %s: its master is unusable (%s), no mix", run.key, exc)
-        await masters.drop(redis, kept)
-        for folder in ("master", "stems"):
-            await asyncio.to_thread(shutil.rmtree, workdir / folder, True)
-        raise MixExpired() from None
-    run.rendered = True
+    stems = await delivery.read_master(run, kept, workdir, only=chosen)
+    if stems is None:
+        raise MixExpired()  # a mix never separates
     name = mixes.name(spec.options)
     levels = spec.options.mix_gains or (UNITY_GAIN,) * len(chosen)
     gains = {stem: level / UNITY_GAIN for stem, level in zip(chosen, levels, strict=True)}
     mixed = await run.in_thread(sum_stems, stems, workdir / "mix" / f"{name}.f32", gains)
-    title = kept.result.title if spec.source.kind == "youtube" else spec.source.title
+    title = delivery.title_of(kept, spec)
     # one file: no zip (it would only double what the mix keeps)
     published, _, expires_at = await delivery.deliver(
         run, spec, {name: mixed}, workdir, kept.samplerate, title, zipped=False
