@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from telegram import CallbackQuery
+from telegram import CallbackQuery, Message
 
 from bots.telegram.delivery import Status
 from bots.telegram.deps import BotDeps
@@ -67,11 +67,11 @@ async def make(deps: BotDeps, query: CallbackQuery, key: str, mask: int) -> None
         await query.answer(exc.message(t), show_alert=True)
         return
     await query.answer()
-    if message is None:
+    if not isinstance(message, Message):  # gone, or too old for the bot to answer
         return
     title = f"{result.title} · {mix_label(t, sources, stems)}"
     queued = ProgressEvent(job_id="", request_ids=[], state=JobState.QUEUED)
-    status = await reply_html(message, progress_text(t, title, queued))  # type: ignore[arg-type]
+    status = await reply_html(message, progress_text(t, title, queued))
     prefs = await deps.store.prefs(user.id)
     chat_id = message.chat.id
     reply = TelegramReply(
