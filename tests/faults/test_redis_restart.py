@@ -84,6 +84,8 @@ async def test_queued_jobs_survive_a_redis_restart_and_everyone_reconnects(
                 assert [e.state for e in finals] == [JobState.DONE], submitted.job_id
             await api.wait_for(lambda: is_final(status), within=60, what="Ana's final message")
             assert sum(t.startswith("✅ Done: Through the restart") for t in status.texts) == 1
+            # the album follows the final text: its stems are read through storage/tmp first
+            await api.wait_for(lambda: api.of("sendMediaGroup"), what="Ana's album")
             await faults.idle()
             assert worker.proc.poll() is None  # the same worker process, all along
             assert "Redis reachable again" in worker.log()
