@@ -112,7 +112,8 @@ async def main(url: str, out: Path) -> None:
                 await tail.step()
             else:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), SCAN_EVERY_S)
+                    async with asyncio.timeout(SCAN_EVERY_S):
+                        await stop.wait()
         await tail.discover()
         while await tail.step(block_ms=None):
             pass

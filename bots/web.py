@@ -78,7 +78,8 @@ async def download(request: web.Request) -> web.StreamResponse:
 
 async def _run_check(check: HealthCheck) -> bool:
     try:
-        return bool(await asyncio.wait_for(check(), CHECK_TIMEOUT_S))
+        async with asyncio.timeout(CHECK_TIMEOUT_S):  # (3.11's wait_for can drop a cancel)
+            return bool(await check())
     except Exception:
         log.warning("health check %s failed", _check_name(check), exc_info=True)
         return False

@@ -281,15 +281,25 @@ async def _demuxed_duration(path: Path, demuxer: str) -> float | None:
 
 
 async def _run(*cmd: str, timeout_s: float) -> tuple[int, bytes, bytes]:
+    """``cmd``'s exit code and output; killed past ``timeout_s`` or when the request is
+    cancelled (an ffmpeg never outlives what it was probing for).
+
+    asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation that arrives
+    as ffmpeg ends, so a cancelled request went on (`stembot split` with a worker that
+    could not start waited for ever).
+    """
     proc = await asyncio.create_subprocess_exec(
         *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            out, err = await proc.communicate()
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
         raise Unreadable(detail=f"{cmd[0]} timed out") from None
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
     return proc.returncode or 0, out, err
 
 

@@ -220,3 +220,41 @@ async def test_ingest_empty(tmp_path: Path) -> None:
     with pytest.raises(EmptyFile):
         await ingest_stream(chunks(b"", 10, []), tmp_path / "f", max_bytes=100)
     assert not (tmp_path / "f").exists()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a reaped child is gone; a zombie's state is Z)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def test_a_cancelled_probe_stops_its_command_and_stays_cancelled(tmp_path: Path) -> None:
+    """A request cancelled mid-probe (a worker that could not start, a stopped service) ends
+    there: its command is killed and the cancellation is not dropped on the way out."""
+    import asyncio
+
+    from shared import media
+
+    pidfile = tmp_path / "pid"
+    task = asyncio.ensure_future(
+        media._run("sh", "-c", f"echo $$ > {pidfile}; exec sleep 30", timeout_s=60)
+    )
+    while not pidfile.exists() or not pidfile.read_text().strip():
+        await asyncio.sleep(0.02)
+    pid = int(pidfile.read_text())
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not _alive(pid)
+
+
+async def test_a_command_past_its_time_is_killed_and_said_unreadable(tmp_path: Path) -> None:
+    from shared import media
+
+    pidfile = tmp_path / "pid"
+    with pytest.raises(Unreadable) as info:
+        await media._run("sh", "-c", f"echo $$ > {pidfile}; exec sleep 30", timeout_s=0.5)
+    assert (str(info.value), info.value.user_message) == ("sh timed out", UNREADABLE)
+    assert not _alive(int(pidfile.read_text()))

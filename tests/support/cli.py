@@ -59,7 +59,8 @@ async def installed(*args: str, env: dict[str, str], cwd: Path, timeout_s: float
         STEMBOT, *args, env=env, cwd=cwd,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=timeout_s)
+    async with asyncio.timeout(timeout_s):
+        out, err = await proc.communicate()
     assert proc.returncode is not None
     return Ran(proc.returncode, out.decode(), err.decode())
 
