@@ -17,6 +17,11 @@ from tests.bots.telegram.fake_bot_api import TOKEN, FakeBotApi
 from tests.support.service import Service
 
 EDIT_INTERVAL_S = 0.3
+#: Telegram allows 20 messages a minute in a group; the bot keeps to it (shared.sendbudget,
+#: tests/shared/test_sendbudget.py), and a group's song flow is tested at that pace
+#: (test_songs.py). The other group tests (admins, limits) would spend most of their time
+#: waiting for it: they run at this faster pace.
+GROUP_SENDS_PER_MIN = 600
 
 
 @pytest.fixture
@@ -36,6 +41,7 @@ def tg_settings(api: FakeBotApi, **overrides: Any) -> TelegramSettings:
         "telegram_webhook_secret": None,
         "telegram_send_audio": True,
         "telegram_edit_interval_s": EDIT_INTERVAL_S,
+        "telegram_group_sends_per_min": GROUP_SENDS_PER_MIN,
     }
     return TelegramSettings(_env_file=None, **(values | overrides))  # type: ignore[call-arg]
 

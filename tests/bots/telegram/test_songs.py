@@ -189,7 +189,7 @@ async def test_saved_defaults_go_ahead_and_flood_control_is_honoured(
 async def test_group_stem_command_and_a_cached_result(
     bot: BotRunner, api: FakeBotApi, service: Service, tmp_path: Path
 ) -> None:
-    await bot.start()
+    await bot.start(telegram_group_sends_per_min=20)  # Telegram's pace in a group
     group = group_chat()
     song = make_audio(tmp_path / "Riff.wav", seconds=3.0)
     posted = api.send(group, ANA, audio=audio(api, song, "audio/wav"))
