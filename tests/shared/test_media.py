@@ -22,6 +22,7 @@ from shared.errors import (
 )
 from shared.media import MediaInfo, ingest_stream, probe
 from tests.support.audio import make_audio
+from tests.support.waiting import until
 
 NOT_AUDIO = NotAudio().user_message
 UNREADABLE = Unreadable().user_message
@@ -241,9 +242,9 @@ async def test_a_cancelled_probe_stops_its_command_and_stays_cancelled(tmp_path:
     task = asyncio.ensure_future(
         media._run("sh", "-c", f"echo $$ > {pidfile}; exec sleep 30", timeout_s=60)
     )
-    while not pidfile.exists() or not pidfile.read_text().strip():
-        await asyncio.sleep(0.02)
-    pid = int(pidfile.read_text())
+    pid = int(
+        await until(lambda: pidfile.exists() and pidfile.read_text().strip(), what="the command")
+    )
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
