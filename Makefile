@@ -88,6 +88,7 @@ messages: install
 
 bench: install
 	$(PY) -m bench
+	$(PY) -m pytest -q -m bench
 
 # Many users at once through both fake platforms against SCALE_WORKERS worker processes
 # (bench/scale.py): one run per N in SCALE_USERS, the table compares them.

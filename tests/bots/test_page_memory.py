@@ -9,7 +9,7 @@ and its resident size, which also counts Chromium's code shared with its other p
 JavaScript heap from Chromium (CDP ``Performance.getMetrics``; ``measureUserAgentSpecificMemory``
 needs a cross-origin isolated page). The figures go to ``test-output/player-memory.json``.
 
-    .venv/bin/pytest -q tests/bots/test_page_memory.py
+    .venv/bin/pytest -q -m bench tests/bots/test_page_memory.py   (`make bench` runs it)
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ import psutil
 import pytest
 
 from tests.bots.test_player_browser import OUTPUT, chromium_page, playing, state
+
+# a memory target, minutes of real playback: a benchmark (`make bench`), not in `make test`
+pytestmark = pytest.mark.bench
 
 #: MB of the renderer's footprint. MP3 (the default format, 320 kbit/s) keeps well under the
 #: 300 MB asked for. WAV streams 4.4 times the bytes, and Chromium's media loader holds what it
