@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import subprocess
 import wave
@@ -20,7 +21,7 @@ from shared.errors import (
     TooLong,
     Unreadable,
 )
-from shared.media import MediaInfo, ingest_stream, probe
+from shared.media import MediaInfo, _run, ingest_stream, probe
 from tests.support.audio import make_audio
 from tests.support.waiting import until
 
@@ -231,17 +232,16 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def sleeper(pidfile: Path) -> tuple[str, ...]:
+    """A command that writes its pid to ``pidfile``, then sleeps 30 s."""
+    return ("sh", "-c", f"echo $$ > {pidfile}; exec sleep 30")
+
+
 async def test_a_cancelled_probe_stops_its_command_and_stays_cancelled(tmp_path: Path) -> None:
     """A request cancelled mid-probe (a worker that could not start, a stopped service) ends
     there: its command is killed and the cancellation is not dropped on the way out."""
-    import asyncio
-
-    from shared import media
-
     pidfile = tmp_path / "pid"
-    task = asyncio.ensure_future(
-        media._run("sh", "-c", f"echo $$ > {pidfile}; exec sleep 30", timeout_s=60)
-    )
+    task = asyncio.ensure_future(_run(*sleeper(pidfile), timeout_s=60))
     pid = int(
         await until(lambda: pidfile.exists() and pidfile.read_text().strip(), what="the command")
     )
@@ -252,10 +252,8 @@ async def test_a_cancelled_probe_stops_its_command_and_stays_cancelled(tmp_path:
 
 
 async def test_a_command_past_its_time_is_killed_and_said_unreadable(tmp_path: Path) -> None:
-    from shared import media
-
     pidfile = tmp_path / "pid"
     with pytest.raises(Unreadable) as info:
-        await media._run("sh", "-c", f"echo $$ > {pidfile}; exec sleep 30", timeout_s=0.5)
+        await _run(*sleeper(pidfile), timeout_s=0.5)
     assert (str(info.value), info.value.user_message) == ("sh timed out", UNREADABLE)
     assert not _alive(int(pidfile.read_text()))
